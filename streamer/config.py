@@ -1,0 +1,251 @@
+"""The configuration file: TOML, validated once at start-up by pydantic, unknown keys rejected.
+
+Every mistake becomes a :class:`~streamer.errors.ConfigError` whose message is one line naming the
+file and the key, e.g. ``config.toml: streams[1].max_fps: Input should be greater than 0``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from streamer.errors import ConfigError
+
+DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
+DEFAULT_METRICS = "127.0.0.1:9108"
+STATUS_TOPIC = "_status"
+NETWORK_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://", "srt://")
+
+PositiveFloat = Annotated[float, Field(gt=0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class CurveConfig(_Strict):
+    """ZeroMQ CURVE: the server's secret key and the directory of client public keys allowed in."""
+
+    secret_key_file: str
+    authorized_keys_dir: str
+
+
+class PublishConfig(_Strict):
+    endpoint: str = DEFAULT_ENDPOINT
+    send_hwm: int = Field(default=1000, ge=1)
+    queue_size: int = Field(default=256, ge=1)
+    curve: CurveConfig | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint(cls, v: str) -> str:
+        if not re.match(r"^(tcp|ipc|inproc)://.+", v):
+            raise ValueError("must look like tcp://HOST:PORT or ipc://PATH")
+        return v
+
+
+class MetricsConfig(_Strict):
+    enabled: bool = True
+    listen: str = DEFAULT_METRICS
+    # A stream whose newest frame is older than this makes /healthz unhealthy.
+    health_max_age_s: PositiveFloat = 5.0
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, v: str) -> str:
+        host, sep, port = v.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("must be HOST:PORT, e.g. 127.0.0.1:9108")
+        return v
+
+
+class PipelineConfig(_Strict):
+    max_batch: int = Field(default=8, ge=1, le=256)
+    # How long the batcher waits for more streams once one frame is ready.
+    batch_deadline_ms: float = Field(default=4.0, ge=0, le=1000)
+    # A gap longer than this between two frames of a stream resets its sequence state.
+    state_reset_gap_s: PositiveFloat = 2.0
+
+
+class CaptureConfig(_Strict):
+    open_timeout_s: PositiveFloat = 5.0
+    read_timeout_s: PositiveFloat = 3.0
+    backoff_initial_s: PositiveFloat = 0.5
+    backoff_max_s: PositiveFloat = 10.0
+
+    @model_validator(mode="after")
+    def _order(self) -> CaptureConfig:
+        if self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        return self
+
+
+GraphOptimization = Literal["disable", "basic", "extended", "all"]
+
+
+class ModelConfig(_Strict):
+    path: str
+    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
+    intra_op_threads: int = Field(default=0, ge=0, le=256)
+    graph_optimization: GraphOptimization = "all"
+    # Spinning ORT threads burn the cores the capture threads need; off by default.
+    spin: bool = False
+    # Facts for third-party models without streamer metadata (each overrides the metadata).
+    kind: Literal["classifier", "detector", "embedding", "sequence"] | None = None
+    labels: list[str] | None = None
+    input_name: str | None = None
+    input_size: tuple[int, int] | None = None
+    layout: Literal["NCHW", "NHWC"] | None = None
+    color_order: Literal["RGB", "BGR"] | None = None
+    mean: tuple[float, float, float] | None = None
+    std: tuple[float, float, float] | None = None
+    resize: Literal["stretch", "letterbox"] | None = None
+    input_dtype: Literal["float32", "uint8"] | None = None
+    outputs: dict[str, str] | None = None
+    # Postprocessing.
+    top_k: int = Field(default=3, ge=1)
+    confidence: float = Field(default=0.25, ge=0, le=1)
+    iou: float = Field(default=0.45, ge=0, le=1)
+    max_detections: int = Field(default=100, ge=1)
+    publish_embedding: bool = False
+    # Sequence models: which per-frame model's embedding feeds them.
+    features: str | None = None
+
+    def spec_overrides(self) -> dict[str, Any]:
+        """The model-spec facts given in config, in metadata field names."""
+        names = ("kind", "labels", "input_name", "layout", "color_order", "resize", "input_dtype", "outputs")
+        out: dict[str, Any] = {n: getattr(self, n) for n in names}
+        out["input_size"] = list(self.input_size) if self.input_size else None
+        out["mean"] = list(self.mean) if self.mean else None
+        out["std"] = list(self.std) if self.std else None
+        return {k: v for k, v in out.items() if v is not None}
+
+
+class StreamConfig(_Strict):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
+    source: int | str
+    enabled: bool = True
+    # Files only: pace at the file's native fps like a camera (newest frame wins), or as fast as
+    # possible with back-pressure (no frame lost).
+    realtime: bool = True
+    loop: bool = False
+    max_fps: PositiveFloat | None = None
+    # RTSP credentials kept out of the URL: the password comes from a file or a systemd credential.
+    username: str | None = None
+    password_file: str | None = None
+    password_credential: str | None = None
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source(cls, v: object) -> object:
+        if isinstance(v, bool) or not isinstance(v, int | str):
+            raise ValueError("must be a device index, a device path, a URL or a video file path")
+        if isinstance(v, int):
+            if v < 0:
+                raise ValueError("a device index must be >= 0")
+        elif not v.strip():
+            raise ValueError("must not be empty")
+        return v
+
+    @model_validator(mode="after")
+    def _secrets(self) -> StreamConfig:
+        if self.password_file and self.password_credential:
+            raise ValueError("give password_file or password_credential, not both")
+        return self
+
+
+class Config(_Strict):
+    publish: PublishConfig = Field(default_factory=PublishConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    models: dict[str, ModelConfig] = Field(min_length=1)
+    streams: list[StreamConfig] = Field(default_factory=list)
+    # Where relative paths are anchored: the config file's folder (set by load_config).
+    base_dir: str = "."
+
+    @field_validator("streams")
+    @classmethod
+    def _unique_names(cls, v: list[StreamConfig]) -> list[StreamConfig]:
+        names = [s.name for s in v]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"duplicate stream name {dupes[0]!r}")
+        return v
+
+    @field_validator("models")
+    @classmethod
+    def _model_links(cls, v: dict[str, ModelConfig]) -> dict[str, ModelConfig]:
+        for name, model in v.items():
+            if not re.match(r"^[A-Za-z0-9_.-]+$", name):
+                raise ValueError(f"model name {name!r} may hold only letters, digits, '_', '.', '-'")
+            if model.features is not None and model.features not in v:
+                raise ValueError(f"{name}.features names no model {model.features!r}")
+        return v
+
+    def resolve(self, path: str) -> Path:
+        """A path from the config, relative to the config file."""
+        p = Path(os.path.expandvars(os.path.expanduser(path)))
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    def stream(self, name: str) -> StreamConfig:
+        for s in self.streams:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+
+def _loc(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + part
+    return out or "(top level)"
+
+
+def _message(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    # Union members add their type name to the location; drop those for a readable key.
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and ("[" in p or p in ("int", "str"))))
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    extra = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
+    return f"{_loc(loc)}: {msg}{extra}"
+
+
+def parse_config(data: dict[str, Any], base_dir: Path, where: str) -> Config:
+    """Validate already-parsed TOML data; raise ConfigError naming the key."""
+    if "base_dir" in data:
+        raise ConfigError(f"{where}: base_dir: unknown key")
+    try:
+        return Config.model_validate({**data, "base_dir": str(base_dir)})
+    except ValidationError as exc:
+        raise ConfigError(f"{where}: {_message(exc)}") from None
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a config file; every failure is a one-line ConfigError."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a config file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from None
+    return parse_config(data, path.resolve().parent, str(path))

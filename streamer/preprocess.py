@@ -1,0 +1,91 @@
+"""Frame -> model input: resize or letterbox, colour order, normalisation, layout.
+
+Pure functions writing into caller-owned buffers, so the capture thread can fill a preallocated
+slot without allocating a tensor per frame. OpenCV and NumPy release the GIL while they work.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from streamer.modelspec import InputSpec
+from streamer.records import Image, Transform
+
+LETTERBOX_FILL = 114  # the grey YOLO-family models are trained with
+
+
+def geometry(src_w: int, src_h: int, spec: InputSpec) -> tuple[Transform, tuple[int, int]]:
+    """The source->input transform and the resized (width, height) before any padding."""
+    if spec.resize == "stretch":
+        return Transform(spec.width / src_w, spec.height / src_h, 0.0, 0.0), (spec.width, spec.height)
+    scale = min(spec.width / src_w, spec.height / src_h)
+    new_w = max(1, min(spec.width, round(src_w * scale)))
+    new_h = max(1, min(spec.height, round(src_h * scale)))
+    pad_x = (spec.width - new_w) // 2
+    pad_y = (spec.height - new_h) // 2
+    return Transform(scale, scale, float(pad_x), float(pad_y)), (new_w, new_h)
+
+
+def to_source(boxes: npt.NDArray[np.float32], t: Transform, src_w: int, src_h: int) -> npt.NDArray[np.float32]:
+    """Map ``[K, 4]`` xyxy boxes from model input pixels back to source pixels, clipped to the frame."""
+    out = np.empty_like(boxes)
+    out[:, 0] = (boxes[:, 0] - t.pad_x) / t.scale_x
+    out[:, 2] = (boxes[:, 2] - t.pad_x) / t.scale_x
+    out[:, 1] = (boxes[:, 1] - t.pad_y) / t.scale_y
+    out[:, 3] = (boxes[:, 3] - t.pad_y) / t.scale_y
+    np.clip(out[:, 0::2], 0, src_w, out=out[:, 0::2])
+    np.clip(out[:, 1::2], 0, src_h, out=out[:, 1::2])
+    return out
+
+
+class Preprocessor:
+    """Prepares frames of one source size for one model input, reusing its scratch buffers."""
+
+    def __init__(self, spec: InputSpec) -> None:
+        self.spec = spec
+        self._canvas = np.full((spec.height, spec.width, 3), LETTERBOX_FILL, dtype=np.uint8)
+        mean = np.asarray(spec.mean, dtype=np.float32)
+        std = np.asarray(spec.std, dtype=np.float32)
+        # x = (p / 255 - mean) / std = p * scale + shift, one fused multiply-add per pixel.
+        self._scale = (1.0 / (255.0 * std)).astype(np.float32)
+        self._shift = (-mean / std).astype(np.float32)
+        self._hwc = np.empty((spec.height, spec.width, 3), dtype=np.float32)
+        self._geom: tuple[int, int, Transform, tuple[int, int]] | None = None
+
+    def buffer(self) -> npt.NDArray[np.float32] | npt.NDArray[np.uint8]:
+        """A new slot buffer of this model's per-frame input shape."""
+        shape = self.spec.shape(1)[1:]
+        if self.spec.dtype == "uint8":
+            return np.empty(shape, dtype=np.uint8)
+        return np.empty(shape, dtype=np.float32)
+
+    def __call__(self, image: Image, out: npt.NDArray[np.float32] | npt.NDArray[np.uint8]) -> Transform:
+        """Write the model input for ``image`` (BGR uint8) into ``out``; return the geometry."""
+        src_h, src_w = image.shape[:2]
+        if self._geom is None or self._geom[:2] != (src_w, src_h):
+            t, size = geometry(src_w, src_h, self.spec)
+            self._geom = (src_w, src_h, t, size)
+            self._canvas[:] = LETTERBOX_FILL
+        _, _, transform, (new_w, new_h) = self._geom
+        shrink = new_w < src_w or new_h < src_h
+        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        if self.spec.resize == "stretch":
+            cv2.resize(image, (new_w, new_h), dst=self._canvas, interpolation=interp)
+        else:
+            px, py = int(transform.pad_x), int(transform.pad_y)
+            self._canvas[py : py + new_h, px : px + new_w] = cv2.resize(
+                image, (new_w, new_h), interpolation=interp
+            )
+        if self.spec.color_order == "RGB":
+            # In place; the grey letterbox border is its own RGB.
+            cv2.cvtColor(self._canvas, cv2.COLOR_BGR2RGB, dst=self._canvas)
+        rgb = self._canvas
+        if self.spec.dtype == "uint8":
+            np.copyto(out, rgb if self.spec.layout == "NHWC" else rgb.transpose(2, 0, 1))
+        else:
+            np.multiply(rgb, self._scale, out=self._hwc)
+            np.add(self._hwc, self._shift, out=self._hwc)
+            np.copyto(out, self._hwc if self.spec.layout == "NHWC" else self._hwc.transpose(2, 0, 1))
+        return transform

@@ -1,0 +1,128 @@
+"""Frozen records passed between the stages of the frame path (never tuples or loose dicts)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+import numpy.typing as npt
+
+Image = npt.NDArray[np.uint8]
+Tensor = npt.NDArray[np.float32]
+
+
+class StreamState(StrEnum):
+    """Where a stream's capture is in its life."""
+
+    CONNECTING = "connecting"
+    UP = "up"
+    BACKOFF = "backoff"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class FrameInfo:
+    """Who a frame is and when it was captured; what travels with it to the message."""
+
+    stream: str
+    seq: int
+    epoch: int
+    t_capture_wall: float
+    t_capture_mono: float
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A decoded frame, BGR ``uint8`` ``[H, W, 3]`` as OpenCV gives it."""
+
+    info: FrameInfo
+    image: Image
+
+
+@dataclass(frozen=True)
+class Transform:
+    """Geometry from source pixels to model input pixels: ``x_in = x_src * scale_x + pad_x``."""
+
+    scale_x: float
+    scale_y: float
+    pad_x: float
+    pad_y: float
+
+
+@dataclass(frozen=True)
+class ModelInput:
+    """One image model's preprocessed input for one frame, in a buffer owned by a slot pool."""
+
+    tensor: npt.NDArray[np.float32] | npt.NDArray[np.uint8]
+    transform: Transform
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A frame after preprocessing: small tensors per image model, the image itself dropped."""
+
+    info: FrameInfo
+    inputs: Mapping[str, ModelInput]
+
+
+@dataclass(frozen=True)
+class Classification:
+    """One of a classifier's top-k answers."""
+
+    label: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected object, its box in source pixels ``(x1, y1, x2, y2)``."""
+
+    label: str
+    score: float
+    box: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class ModelOutput:
+    """What one per-frame model said about one frame."""
+
+    model: str
+    kind: str
+    top: tuple[Classification, ...] = ()
+    detections: tuple[Detection, ...] = ()
+    embedding: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
+class SequenceOutput:
+    """The sequence model's label for a stream after this frame."""
+
+    model: str
+    label: str
+    score: float
+    steps: int
+
+
+@dataclass(frozen=True)
+class Result:
+    """Everything published for one processed frame."""
+
+    info: FrameInfo
+    outputs: tuple[ModelOutput, ...]
+    sequence: SequenceOutput | None = None
+    extra: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """A lifecycle event published on the reserved status topic."""
+
+    event: str
+    stream: str | None = None
+    state: str | None = None
+    detail: str = ""
