@@ -1,0 +1,148 @@
+"""Cross-stream batching: the newest ready frame of each stream, round-robin, up to ``max_batch``.
+
+Each stream has one pending slot. A live stream (policy LATEST) replaces a pending frame with a
+newer one and the old one is counted as dropped; a file played offline (policy WAIT) blocks its
+capture thread until the slot is free, so no frame is lost. Streams taken in a batch move to the
+back of the round-robin order, so with more streams than ``max_batch`` none starves.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from streamer.records import Prepared
+
+
+class Policy(StrEnum):
+    """What a full slot does with a new frame."""
+
+    LATEST = "latest"  # newest frame wins, the superseded one is dropped (live sources)
+    WAIT = "wait"  # the producer waits (files processed offline)
+
+
+Release = Callable[[Prepared], None]
+
+
+@dataclass
+class _Channel:
+    policy: Policy
+    release: Release
+    pending: Prepared | None = None
+
+
+class Batcher:
+    """The meeting point of capture threads (producers) and the inference thread (consumer)."""
+
+    def __init__(self, on_drop: Callable[[str, str], None]) -> None:
+        self._cond = threading.Condition()
+        self._channels: dict[str, _Channel] = {}
+        self._order: deque[str] = deque()
+        self._on_drop = on_drop
+        self._closed = False
+
+    def register(self, stream: str, policy: Policy, release: Release) -> None:
+        """Add a stream; ``release`` gets back every frame the batcher drops."""
+        with self._cond:
+            if stream not in self._channels:
+                self._order.append(stream)
+            self._channels[stream] = _Channel(policy, release)
+
+    def unregister(self, stream: str) -> None:
+        """Remove a stream, releasing its pending frame and waking its blocked producer."""
+        with self._cond:
+            channel = self._channels.pop(stream, None)
+            if stream in self._order:
+                self._order.remove(stream)
+            self._cond.notify_all()
+        if channel is not None and channel.pending is not None:
+            channel.release(channel.pending)
+
+    def close(self) -> None:
+        """Wake everyone; later puts are released at once and takes return empty."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def put(self, item: Prepared, stop: threading.Event) -> bool:
+        """Offer a frame; return False if it was not accepted (stream gone, closing or stopping)."""
+        superseded: Prepared | None = None
+        stream = item.info.stream
+        with self._cond:
+            channel = self._channels.get(stream)
+            while (
+                channel is not None
+                and channel.policy is Policy.WAIT
+                and channel.pending is not None
+                and not stop.is_set()
+                and not self._closed
+            ):
+                # Bounded waits so a stop request is seen promptly.
+                self._cond.wait(0.1)
+                channel = self._channels.get(stream)
+            if channel is None or self._closed or (channel.policy is Policy.WAIT and stop.is_set()):
+                accepted = False
+            else:
+                superseded, channel.pending = channel.pending, item
+                accepted = True
+                self._cond.notify_all()
+        if not accepted:
+            release = channel.release if channel is not None else None
+            if release is not None:
+                release(item)
+            return False
+        if superseded is not None and channel is not None:
+            channel.release(superseded)
+            self._on_drop(stream, "superseded")
+        return True
+
+    def _ready(self) -> int:
+        return sum(1 for c in self._channels.values() if c.pending is not None)
+
+    def take(self, max_batch: int, deadline_s: float, timeout_s: float) -> list[Prepared]:
+        """Up to ``max_batch`` frames, one per stream; empty after ``timeout_s`` with none ready.
+
+        Once one frame is ready, waits at most ``deadline_s`` for the other streams to fill a batch.
+        """
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._closed or self._ready() > 0, timeout_s):
+                return []
+            if self._closed:
+                return []
+            want = min(max_batch, len(self._channels))
+            end = time.monotonic() + deadline_s
+            while self._ready() < want and not self._closed:
+                left = end - time.monotonic()
+                if left <= 0:
+                    break
+                self._cond.wait(left)
+            batch: list[Prepared] = []
+            taken: list[str] = []
+            for stream in self._order:
+                channel = self._channels[stream]
+                if channel.pending is not None:
+                    batch.append(channel.pending)
+                    channel.pending = None
+                    taken.append(stream)
+                    if len(batch) == max_batch:
+                        break
+            for stream in taken:
+                self._order.remove(stream)
+                self._order.append(stream)
+            self._cond.notify_all()
+        return batch
+
+    def release(self, item: Prepared) -> None:
+        """Hand a consumed frame's buffers back to its stream's pool."""
+        with self._cond:
+            channel = self._channels.get(item.info.stream)
+        if channel is not None:
+            channel.release(item)
+
+    def streams(self) -> list[str]:
+        with self._cond:
+            return list(self._order)

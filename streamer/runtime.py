@@ -1,0 +1,204 @@
+"""ONNX Runtime sessions: the only module that imports onnxruntime.
+
+One session per model. Providers come from config, filtered to those this build has, with CPU
+always last so a missing GPU degrades instead of failing; the provider really used is read back
+from the session. The model's inputs and outputs are checked against its spec at load time and a
+warm-up run is made, so a mismatch fails at start-up, never at the first frame.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import onnxruntime as ort
+
+from streamer.config import ModelConfig
+from streamer.errors import ModelError
+from streamer.modelspec import ModelSpec, decode_metadata, merged, spec_from_fields
+
+logger = logging.getLogger(__name__)
+
+CPU = "CPUExecutionProvider"
+_OPT_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+_NP_TYPES = {"tensor(float)": np.float32, "tensor(uint8)": np.uint8, "tensor(float16)": np.float16}
+
+
+def version() -> str:
+    return str(ort.__version__)
+
+
+def available_providers() -> list[str]:
+    return list(ort.get_available_providers())
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    name: str
+    shape: tuple[int | str | None, ...]
+    type: str
+
+
+class Model:
+    """A loaded, checked and warmed-up model."""
+
+    def __init__(self, name: str, path: Path, spec: ModelSpec, session: Any) -> None:
+        self.name = name
+        self.path = path
+        self.spec = spec
+        self._session = session
+        self.provider: str = session.get_providers()[0]
+        self.inputs = {i.name: TensorInfo(i.name, tuple(i.shape), i.type) for i in session.get_inputs()}
+        self.outputs = {o.name: TensorInfo(o.name, tuple(o.shape), o.type) for o in session.get_outputs()}
+        self._output_names = list(self.outputs)
+
+    def run(self, feeds: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
+        """Run one batch; returns every output by name."""
+        values = self._session.run(self._output_names, feeds)
+        return dict(zip(self._output_names, values, strict=True))
+
+
+def _providers(requested: list[str], where: str) -> list[str]:
+    have = available_providers()
+    chosen = [p for p in requested if p in have]
+    for p in requested:
+        if p not in have:
+            logger.warning("%s: provider %s is not in this onnxruntime build; skipping it", where, p)
+    if CPU not in chosen:
+        chosen.append(CPU)
+    return chosen
+
+
+def _session(path: Path, cfg: ModelConfig, where: str) -> Any:
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = _OPT_LEVELS[cfg.graph_optimization]
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.inter_op_num_threads = 1
+    if cfg.intra_op_threads:
+        opts.intra_op_num_threads = cfg.intra_op_threads
+    # Spinning intra-op threads busy-wait between runs and starve capture threads on few cores.
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if cfg.spin else "0")
+    opts.log_severity_level = 3
+    providers = _providers(cfg.providers, where)
+    try:
+        with warnings.catch_warnings():
+            # A provider listed but unusable (e.g. CUDA without a GPU) falls back to CPU; the
+            # provider really used is reported below instead of a warning per session.
+            warnings.simplefilter("ignore")
+            return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelError(f"{where}: {path}: not a loadable ONNX model ({first[:200]})") from None
+
+
+def _check_dims(info: TensorInfo, expected: tuple[int | None, ...], where: str) -> None:
+    """Fixed dims in the model must equal the spec's; symbolic dims (batch) accept anything."""
+    if len(info.shape) != len(expected):
+        raise ModelError(
+            f"{where}: input {info.name!r} has rank {len(info.shape)} {list(info.shape)}, spec expects {len(expected)}"
+        )
+    for have, want in zip(info.shape, expected, strict=True):
+        if isinstance(have, int) and want is not None and have != want:
+            raise ModelError(
+                f"{where}: input {info.name!r} has shape {list(info.shape)}, spec expects "
+                f"{['N' if w is None else w for w in expected]}"
+            )
+
+
+def _validate(model: Model, where: str) -> None:
+    spec = model.spec
+    for role, out_name in spec.outputs.items():
+        if out_name not in model.outputs:
+            raise ModelError(
+                f"{where}: output {out_name!r} (role {role}) not in model outputs {sorted(model.outputs)}"
+            )
+    if spec.input is not None:
+        info = model.inputs.get(spec.input.name)
+        if info is None:
+            raise ModelError(f"{where}: input {spec.input.name!r} not in model inputs {sorted(model.inputs)}")
+        want_type = "tensor(uint8)" if spec.input.dtype == "uint8" else "tensor(float)"
+        if info.type != want_type:
+            raise ModelError(f"{where}: input {info.name!r} is {info.type}, spec says {spec.input.dtype}")
+        _check_dims(info, (None, *spec.input.shape(1)[1:]), where)
+    if spec.kind == "sequence" and spec.state is not None and spec.features_input is not None:
+        feat = model.inputs.get(spec.features_input)
+        if feat is None:
+            raise ModelError(f"{where}: features input {spec.features_input!r} not in model inputs")
+        _check_dims(feat, (None, spec.feature_size), where)
+        state = model.inputs.get(spec.state.input)
+        if state is None:
+            raise ModelError(f"{where}: state input {spec.state.input!r} not in model inputs")
+        _check_dims(state, (spec.state.layers, None, spec.state.size), where)
+        if spec.state.output not in model.outputs:
+            raise ModelError(f"{where}: state output {spec.state.output!r} not in model outputs")
+    extra = set(model.inputs) - {n for n in _fed_inputs(spec) if n}
+    if extra:
+        raise ModelError(f"{where}: model has inputs the spec does not feed: {sorted(extra)}")
+
+
+def _fed_inputs(spec: ModelSpec) -> list[str | None]:
+    names: list[str | None] = [spec.input.name if spec.input else None, spec.features_input]
+    if spec.state is not None:
+        names.append(spec.state.input)
+    return names
+
+
+def warmup_feeds(spec: ModelSpec, batch: int) -> dict[str, npt.NDArray[Any]]:
+    """Zero inputs of the right shapes for a batch, as the daemon will feed them."""
+    feeds: dict[str, npt.NDArray[Any]] = {}
+    if spec.input is not None:
+        dtype = np.uint8 if spec.input.dtype == "uint8" else np.float32
+        feeds[spec.input.name] = np.zeros(spec.input.shape(batch), dtype=dtype)
+    if spec.features_input is not None and spec.feature_size is not None:
+        feeds[spec.features_input] = np.zeros((batch, spec.feature_size), dtype=np.float32)
+    if spec.state is not None:
+        feeds[spec.state.input] = np.zeros((spec.state.layers, batch, spec.state.size), dtype=np.float32)
+    return feeds
+
+
+def _warm_up(model: Model, max_batch: int, where: str) -> None:
+    """Run once at batch 1 and at max batch so the first real frames are not slow, and check outputs."""
+    for batch in sorted({1, max_batch}):
+        try:
+            out = model.run(warmup_feeds(model.spec, batch))
+        except Exception as exc:  # onnxruntime's errors are untyped
+            msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+            raise ModelError(f"{where}: warm-up run at batch {batch} failed: {msg}") from None
+        logits_name = model.spec.output("logits")
+        if logits_name is not None and model.spec.labels:
+            logits = out[logits_name]
+            if logits.ndim != 2 or logits.shape[0] != batch or logits.shape[1] != len(model.spec.labels):
+                raise ModelError(
+                    f"{where}: output {logits_name!r} has shape {list(logits.shape)} at batch {batch}, "
+                    f"expected [{batch}, {len(model.spec.labels)}] (one score per label)"
+                )
+        emb_name = model.spec.output("embedding")
+        if emb_name is not None and out[emb_name].shape[0] != batch:
+            raise ModelError(f"{where}: output {emb_name!r} does not follow the batch size")
+
+
+def load_model(name: str, path: Path, cfg: ModelConfig, max_batch: int) -> Model:
+    """Open, describe, check and warm up one model; every failure is a ModelError naming it."""
+    where = f"models.{name}"
+    if not path.exists():
+        raise ModelError(f"{where}.path: no such file: {path}")
+    if not path.is_file():
+        raise ModelError(f"{where}.path: not a file: {path}")
+    session = _session(path, cfg, where)
+    props = dict(session.get_modelmeta().custom_metadata_map)
+    spec = spec_from_fields(merged(decode_metadata(props, where), cfg.spec_overrides()), where).validated(where)
+    model = Model(name, path, spec, session)
+    _validate(model, where)
+    _warm_up(model, max_batch, where)
+    logger.info("model %s: %s (%s) on %s", name, path.name, spec.kind, model.provider)
+    return model

@@ -1,0 +1,101 @@
+"""What a configured source is, and how OpenCV opens it with bounded timeouts."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import cv2
+
+from streamer.config import NETWORK_SCHEMES, CaptureConfig, Config, StreamConfig
+from streamer.credentials import read_secret, redact, with_credentials
+from streamer.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+FALLBACK_FPS = 25.0
+# TCP interleaving avoids UDP loss and NAT trouble; set once, before the first open, unless the
+# operator set their own options in the environment.
+DEFAULT_FFMPEG_OPTIONS = "rtsp_transport;tcp"
+
+
+class SourceKind(StrEnum):
+    DEVICE = "device"
+    NETWORK = "network"
+    FILE = "file"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A resolved source: what to hand OpenCV (may hold a secret) and what to show people (never)."""
+
+    kind: SourceKind
+    target: int | str
+    display: str
+
+    @property
+    def live(self) -> bool:
+        return self.kind is not SourceKind.FILE
+
+
+def resolve(stream: StreamConfig, config: Config) -> Source:
+    """Classify and resolve a stream's source; raise ConfigError for a path that cannot be a video."""
+    where = f"streams[{stream.name}].source"
+    src = stream.source
+    if isinstance(src, int):
+        return Source(SourceKind.DEVICE, src, f"device {src}")
+    if re.fullmatch(r"/dev/video\d+", src):
+        return Source(SourceKind.DEVICE, int(src.removeprefix("/dev/video")), src)
+    if src.lower().startswith(NETWORK_SCHEMES):
+        password = None
+        if stream.password_file or stream.password_credential:
+            password = read_secret(
+                f"streams[{stream.name}]",
+                file=stream.password_file,
+                credential=stream.password_credential,
+                base=Path(config.base_dir),
+            )
+        url = with_credentials(src, stream.username, password)
+        return Source(SourceKind.NETWORK, url, redact(url))
+    path = config.resolve(src)
+    if not path.exists():
+        raise ConfigError(f"{where}: no such file: {path}")
+    if path.is_dir():
+        raise ConfigError(f"{where}: is a directory, not a video file: {path}")
+    return Source(SourceKind.FILE, str(path), str(path))
+
+
+def configure_ffmpeg(options: str = DEFAULT_FFMPEG_OPTIONS) -> None:
+    """Default FFmpeg capture options for network sources, unless the environment sets them."""
+    os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", options)
+
+
+def open_capture(source: Source, cfg: CaptureConfig) -> cv2.VideoCapture | None:
+    """Open a source with bounded open/read timeouts; None if it cannot be opened now."""
+    if source.kind is SourceKind.DEVICE:
+        cap = cv2.VideoCapture(int(source.target), cv2.CAP_V4L2 if os.name == "posix" else cv2.CAP_ANY)
+    else:
+        params = [
+            cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+            int(cfg.open_timeout_s * 1000),
+            cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+            int(cfg.read_timeout_s * 1000),
+        ]
+        cap = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG, params)
+    if not cap.isOpened():
+        cap.release()
+        return None
+    return cap
+
+
+def native_fps(cap: cv2.VideoCapture) -> float:
+    """The stream's declared frame rate, or a sane fallback when the container lies."""
+    fps = float(cap.get(cv2.CAP_PROP_FPS))
+    if not math.isfinite(fps) or fps <= 0 or fps > 1000:
+        return FALLBACK_FPS
+    return fps
