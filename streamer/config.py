@@ -70,6 +70,9 @@ class PipelineConfig(_Strict):
     batch_deadline_ms: float = Field(default=4.0, ge=0, le=1000)
     # A gap longer than this between two frames of a stream resets its sequence state.
     state_reset_gap_s: PositiveFloat = 2.0
+    # A stage whose loop has not turned for this long is stalled: /healthz fails and the systemd
+    # watchdog is no longer fed. Longer than any bounded wait (open and read timeouts, backoff steps).
+    stall_after_s: PositiveFloat = 15.0
 
 
 class CaptureConfig(_Strict):

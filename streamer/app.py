@@ -1,0 +1,236 @@
+"""The supervisor (main thread): start-up, signals, reload, systemd notifications, shutdown.
+
+Signal handlers only enqueue the signal; the loop dispatches to ``handle_<signame>``. Between
+signals the loop ticks: READY once results flow, WATCHDOG only while every stage beats, STATUS.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+
+from streamer import __version__, systemd
+from streamer.config import Config, load_config
+from streamer.errors import ConfigError
+from streamer.inference import ModelSet
+from streamer.metrics import Metrics, MetricsServer
+from streamer.pipeline import Pipeline, load_models
+from streamer.publish import Publisher
+from streamer.records import StatusEvent
+from streamer.runtime import version as ort_version
+from streamer.sources import configure_ffmpeg, resolve
+
+logger = logging.getLogger(__name__)
+
+# READY goes out when the first result is published, or after this long if none comes (every
+# camera down at boot must not make systemd kill and restart us in a loop).
+READY_GRACE_S = 10.0
+STATUS_EVERY_S = 5.0
+
+
+class Daemon:
+    """One daemon process: owns the metrics server, the publisher and the running pipeline."""
+
+    def __init__(self, config_path: Path, config: Config) -> None:
+        self.config_path = config_path
+        self.config = config
+        self.metrics = Metrics()
+        self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._running = True
+        self.pipeline: Pipeline | None = None
+        self.publisher: Publisher | None = None
+        self.server: MetricsServer | None = None
+
+    # -- start-up ----------------------------------------------------------------------------
+    def start(self) -> None:
+        """Load models, bind sockets, start streams. Raises ConfigError for anything misconfigured."""
+        configure_ffmpeg()
+        models = load_models(self.config)
+        providers = sorted({m.provider for m in models.all()})
+        self.metrics.build.info(
+            {"version": __version__, "onnxruntime": ort_version(), "providers": ",".join(providers)}
+        )
+        self.publisher = Publisher(self.config.publish, Path(self.config.base_dir), self._publish_events())
+        self.publisher.start()
+        if self.config.metrics.enabled:
+            host, _, port = self.config.metrics.listen.rpartition(":")
+            self.server = MetricsServer(self.metrics.registry, self._health, host.strip("[]"), int(port))
+            try:
+                self.server.start()
+            except ConfigError:
+                self.publisher.close()
+                raise
+        self.pipeline = self._new_pipeline(self.config, models)
+        self.pipeline.start()
+        self.publisher.status(StatusEvent("daemon_start", detail=f"streamer {__version__}"))
+        logger.info(
+            "streamer %s running: %d stream(s), models on %s", __version__, len(self.config.streams), providers
+        )
+
+    def _publish_events(self) -> _PublishRouter:
+        return _PublishRouter(self)
+
+    def _new_pipeline(self, config: Config, models: ModelSet) -> Pipeline:
+        if self.publisher is None:
+            raise RuntimeError("publisher not started")
+        return Pipeline(config, models, self.metrics, self.publisher)
+
+    def _health(self) -> tuple[bool, dict[str, object]]:
+        p = self.pipeline
+        if p is None:
+            return False, {"reason": "starting"}
+        return p.health(self.config.metrics.health_max_age_s, self.config.pipeline.stall_after_s)
+
+    # -- main loop ---------------------------------------------------------------------------
+    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
+        self._signals.put(signum)
+
+    def install_signals(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, self._on_signal)
+
+    def loop(self) -> int:
+        """Serve until SIGTERM/SIGINT; returns the exit code."""
+        started = time.monotonic()
+        ready = False
+        wd = systemd.watchdog_interval()
+        tick = min(1.0, wd / 2) if wd else 1.0
+        last_status = 0.0
+        last_processed = 0
+        while self._running:
+            try:
+                signum = self._signals.get(timeout=tick)
+            except queue.Empty:
+                signum = None
+            if signum is not None:
+                handler = getattr(self, f"handle_{signal.Signals(signum).name.lower()}", None)
+                if handler is not None:
+                    handler()
+                continue
+            p = self.pipeline
+            if p is None:
+                continue
+            now = time.monotonic()
+            if not ready and (p.published_total > 0 or now - started > READY_GRACE_S or not p.stream_configs()):
+                systemd.ready(self._status_line(p, 0.0))
+                ready = True
+            if wd and p.heartbeats_fresh(self.config.pipeline.stall_after_s):
+                systemd.watchdog()
+            if now - last_status >= STATUS_EVERY_S:
+                fps = (p.processed_total - last_processed) / (now - last_status) if last_status else 0.0
+                last_status, last_processed = now, p.processed_total
+                systemd.status(self._status_line(p, fps))
+        return 0
+
+    @staticmethod
+    def _status_line(p: Pipeline, fps: float) -> str:
+        up, total = p.streams_up()
+        return f"streams up {up}/{total}, {fps:.1f} frames/s"
+
+    def handle_sigterm(self) -> None:
+        logger.info("SIGTERM: stopping")
+        self._running = False
+
+    def handle_sigint(self) -> None:
+        logger.info("SIGINT: stopping")
+        self._running = False
+
+    def handle_sighup(self) -> None:
+        logger.info("SIGHUP: reloading %s", self.config_path)
+        self.reload()
+
+    # -- reload ------------------------------------------------------------------------------
+    def reload(self) -> None:
+        """Apply a changed config; on any error keep serving the running one and report it."""
+        try:
+            new = load_config(self.config_path)
+            self._apply(new)
+        except ConfigError as exc:
+            logger.error("reload failed, keeping the running configuration: %s", exc)
+            self.metrics.reloads.labels("error").inc()
+            if self.publisher is not None:
+                self.publisher.status(StatusEvent("config_error", detail=str(exc)))
+            return
+        self.metrics.reloads.labels("ok").inc()
+        if self.publisher is not None:
+            self.publisher.status(StatusEvent("config_reloaded", detail=str(self.config_path)))
+
+    def _apply(self, new: Config) -> None:
+        old = self.config
+        p = self.pipeline
+        if p is None:
+            raise ConfigError("reload before start-up finished")
+        for section in ("publish", "metrics"):
+            if getattr(new, section) != getattr(old, section):
+                logger.warning("reload: [%s] changed; it takes effect at the next restart", section)
+        if new.models != old.models or new.pipeline != old.pipeline or new.capture != old.capture:
+            # Load the new models before touching the running pipeline: a bad model changes nothing.
+            models = load_models(new)
+            logger.info("reload: models or pipeline settings changed; restarting every stream")
+            fresh = self._new_pipeline(new, models)
+            p.stop()
+            self.pipeline = fresh
+            fresh.start()
+            self.config = new
+            return
+        running = p.stream_configs()
+        wanted = {s.name: s for s in new.streams if s.enabled}
+        for name, cfg in wanted.items():
+            if running.get(name) != cfg:
+                resolve(cfg, new)  # a bad source fails the whole reload before anything changes
+        p.config = new
+        for name, cfg in running.items():
+            if wanted.get(name) != cfg:
+                p.remove_stream(name)
+        for name, cfg in wanted.items():
+            if running.get(name) != cfg:
+                p.add_stream(cfg)
+        self.config = new
+
+    # -- shutdown ----------------------------------------------------------------------------
+    def shutdown(self) -> None:
+        """Stop capture, drain in-flight batches, publish the final status, close sockets."""
+        systemd.stopping()
+        if self.pipeline is not None:
+            self.pipeline.stop(timeout=1.5)
+        if self.publisher is not None:
+            self.publisher.status(StatusEvent("daemon_stop", detail="stopped"))
+            self.publisher.close(timeout=1.0)
+        if self.server is not None:
+            self.server.stop()
+        logger.info("stopped")
+
+
+class _PublishRouter:
+    """Routes publisher events to whichever pipeline is current (it changes on reload)."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+
+    def published(self, stream: str, latency_s: float) -> None:
+        if self._daemon.pipeline is not None:
+            self._daemon.pipeline.published(stream, latency_s)
+
+    def dropped(self, stream: str, reason: str) -> None:
+        if self._daemon.pipeline is not None:
+            self._daemon.pipeline.dropped(stream, reason)
+
+
+def run(config_path: Path) -> int:
+    """``streamer run``: returns the process exit code; ConfigError propagates (exit 2)."""
+    config = load_config(config_path)
+    daemon = Daemon(config_path, config)
+    daemon.install_signals()
+    try:
+        daemon.start()
+    except ConfigError:
+        daemon.shutdown()
+        raise
+    try:
+        return daemon.loop()
+    finally:
+        daemon.shutdown()

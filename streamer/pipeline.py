@@ -1,0 +1,210 @@
+"""Composition of one running configuration: capture threads -> batcher -> inference -> publisher.
+
+The pipeline implements the observer protocols of capture, inference and publishing, turning
+their events into metrics and status messages. Streams can be added and removed while it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from streamer.batcher import Batcher, Policy
+from streamer.capture import CaptureWorker
+from streamer.config import Config, StreamConfig
+from streamer.errors import ModelError
+from streamer.inference import ImageModel, InferenceWorker, ModelSet, SequenceModel
+from streamer.metrics import Metrics
+from streamer.prepare import FramePreparer
+from streamer.publish import Publisher
+from streamer.records import Frame, Result, StatusEvent, StreamState
+from streamer.runtime import load_model
+from streamer.sources import Source, SourceKind, resolve
+
+logger = logging.getLogger(__name__)
+
+
+def load_models(config: Config) -> ModelSet:
+    """Load, check and warm up every configured model and link the sequence model to its features."""
+    image: list[ImageModel] = []
+    sequence: tuple[Any, str | None] | None = None
+    for name, cfg in config.models.items():
+        model = load_model(name, config.resolve(cfg.path), cfg, config.pipeline.max_batch)
+        if model.spec.kind == "sequence":
+            sequence = (model, cfg.features)
+        else:
+            image.append(ImageModel(model, cfg))
+    if sequence is None:
+        return ModelSet(tuple(image), None)
+    model, features = sequence
+    where = f"models.{model.name}"
+    with_embedding = [im.model.name for im in image if im.model.spec.output("embedding")]
+    if features is None:
+        if len(with_embedding) != 1:
+            raise ModelError(f"{where}.features: name the per-frame model whose embedding feeds this sequence model")
+        features = with_embedding[0]
+    if features not in with_embedding:
+        raise ModelError(f"{where}.features: model {features!r} has no embedding output")
+    source = next(im for im in image if im.model.name == features)
+    emb = source.model.outputs[source.model.spec.outputs["embedding"]]
+    width = emb.shape[-1] if emb.shape else None
+    if isinstance(width, int) and width != model.spec.feature_size:
+        raise ModelError(
+            f"{where}: feature_size {model.spec.feature_size} does not match {features}'s embedding width {width}"
+        )
+    return ModelSet(tuple(image), SequenceModel(model, features))
+
+
+@dataclass
+class _Stream:
+    cfg: StreamConfig
+    source: Source
+    worker: CaptureWorker
+    preparer: FramePreparer
+
+
+class Pipeline:
+    """Runs the streams of one configuration through one set of models."""
+
+    def __init__(self, config: Config, models: ModelSet, metrics: Metrics, publisher: Publisher) -> None:
+        self.config = config
+        self.models = models
+        self.metrics = metrics
+        self.publisher = publisher
+        self.batcher = Batcher(on_drop=self.dropped)
+        self.inference = InferenceWorker(models, self.batcher, config.pipeline, self._publish, self)
+        self._streams: dict[str, _Stream] = {}
+        self._lock = threading.Lock()
+        self.processed_total = 0
+        self.published_total = 0
+        self._specs = {im.model.name: im.model.spec.input for im in models.image if im.model.spec.input}
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        self.inference.start()
+        for stream in self.config.streams:
+            if stream.enabled:
+                self.add_stream(stream)
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Stop capture first, let inference finish its batch, then stop it."""
+        with self._lock:
+            streams = list(self._streams.values())
+            self._streams.clear()
+        for s in streams:
+            s.worker.stop()
+        deadline = time.monotonic() + timeout
+        for s in streams:
+            s.worker.join(max(0.0, deadline - time.monotonic()))
+        self.inference.stop()
+        self.batcher.close()
+        self.inference.join(max(0.1, deadline - time.monotonic()))
+
+    def add_stream(self, cfg: StreamConfig) -> None:
+        """Start capturing a stream; raise ConfigError if its source cannot be resolved."""
+        source = resolve(cfg, self.config)
+        preparer = FramePreparer({k: v for k, v in self._specs.items() if v is not None})
+        policy = Policy.WAIT if source.kind is SourceKind.FILE and not cfg.realtime else Policy.LATEST
+        self.metrics.add_stream(cfg.name)
+        self.batcher.register(cfg.name, policy, preparer.release)
+        stop_ref: list[CaptureWorker] = []
+
+        def emit(frame: Frame) -> None:
+            self.batcher.put(preparer(frame), stop_ref[0].stop_event)
+
+        worker = CaptureWorker(cfg, source, self.config.capture, emit, self)
+        stop_ref.append(worker)
+        with self._lock:
+            self._streams[cfg.name] = _Stream(cfg, source, worker, preparer)
+        logger.info("stream %s: %s (%s, %s)", cfg.name, source.display, source.kind.value, policy.value)
+        self.publisher.status(StatusEvent("stream_added", cfg.name, None, source.display))
+        worker.start()
+
+    def remove_stream(self, name: str, timeout: float = 3.0) -> None:
+        with self._lock:
+            stream = self._streams.pop(name, None)
+        if stream is None:
+            return
+        stream.worker.stop()
+        self.batcher.unregister(name)
+        stream.worker.join(timeout)
+        self.metrics.remove_stream(name)
+        self.publisher.status(StatusEvent("stream_removed", name))
+
+    def stream_configs(self) -> dict[str, StreamConfig]:
+        with self._lock:
+            return {n: s.cfg for n, s in self._streams.items()}
+
+    # -- observers ---------------------------------------------------------------------------
+    def state(self, stream: str, state: StreamState, detail: str) -> None:
+        with self._lock:
+            known = stream in self._streams
+        if not known:
+            return
+        self.metrics.set_state(stream, state)
+        log = logger.warning if state in (StreamState.FAILED, StreamState.BACKOFF) else logger.info
+        log("stream %s: %s%s", stream, state.value, f" ({detail})" if detail else "")
+        self.publisher.status(StatusEvent("stream_state", stream, state.value, detail))
+
+    def captured(self, stream: str) -> None:
+        self.metrics.frames_captured.labels(stream).inc()
+
+    def dropped(self, stream: str, reason: str) -> None:
+        self.metrics.frames_dropped.labels(stream, reason).inc()
+
+    def reconnected(self, stream: str) -> None:
+        self.metrics.reconnects.labels(stream).inc()
+
+    def inferred(self, model: str, seconds: float, batch: int) -> None:
+        self.metrics.inference_seconds.labels(model).observe(seconds)
+        self.metrics.batch_size.labels(model).observe(batch)
+
+    def processed(self, stream: str) -> None:
+        self.processed_total += 1
+        self.metrics.frames_processed.labels(stream).inc()
+
+    def published(self, stream: str, latency_s: float) -> None:
+        self.published_total += 1
+        self.metrics.published.labels(stream).inc()
+        self.metrics.latency.labels(stream).observe(latency_s)
+
+    def _publish(self, result: Result) -> None:
+        self.publisher.submit(result)
+
+    # -- health ------------------------------------------------------------------------------
+    def health(self, max_age_s: float, stall_s: float) -> tuple[bool, dict[str, Any]]:
+        """Healthy = inference beating and every running stream produced a frame recently."""
+        now = time.monotonic()
+        inference_ok = self.inference.is_alive() and now - self.inference.heartbeat < stall_s
+        streams: dict[str, Any] = {}
+        ok = inference_ok
+        with self._lock:
+            items = list(self._streams.items())
+        for name, s in items:
+            w = s.worker
+            age = None if w.last_frame_mono is None else round(now - w.last_frame_mono, 3)
+            ended = w.current is StreamState.STOPPED
+            fresh = ended or (age is not None and age < max_age_s)
+            ok = ok and fresh
+            streams[name] = {"state": w.current.value, "last_frame_age_s": age, "ok": fresh}
+        return ok, {"inference_alive": inference_ok, "streams": streams}
+
+    def heartbeats_fresh(self, stall_s: float) -> bool:
+        """Every stage's loop is turning (a dead camera still turns its loop; a hung one does not)."""
+        now = time.monotonic()
+        if not self.inference.is_alive() or now - self.inference.heartbeat > stall_s:
+            return False
+        if now - self.publisher.heartbeat > stall_s:
+            return False
+        with self._lock:
+            workers = [s.worker for s in self._streams.values()]
+        return all(not w.is_alive() or now - w.heartbeat < stall_s for w in workers)
+
+    def streams_up(self) -> tuple[int, int]:
+        with self._lock:
+            workers = [s.worker for s in self._streams.values()]
+        return sum(1 for w in workers if w.current is StreamState.UP), len(workers)
+
