@@ -99,8 +99,11 @@ class CaptureWorker(threading.Thread):
     def _run(self) -> None:
         attempt = 0
         had_frames = False  # has this stream ever been up (a later open is a reconnect)
+        looping = False
         while not self.stop_event.is_set():
-            self._set(StreamState.CONNECTING)
+            if not looping:
+                self._set(StreamState.CONNECTING)
+            looping = False
             self.heartbeat = time.monotonic()
             cap = open_capture(self.source, self.capture_cfg)
             self.heartbeat = time.monotonic()
@@ -129,6 +132,7 @@ class CaptureWorker(threading.Thread):
                     return
                 if self.cfg.loop:
                     logger.debug("stream %s: end of file, looping", self.cfg.name)
+                    looping = True
                     continue
                 logger.info("stream %s: end of file after %d frames", self.cfg.name, frames)
                 self._set(StreamState.STOPPED, "end of file")
