@@ -49,13 +49,19 @@ class Daemon:
     def start(self) -> None:
         """Load models, bind sockets, start streams. Raises ConfigError for anything misconfigured."""
         configure_ffmpeg()
-        models = load_models(self.config)
+        # Bind first: subscribers that were waiting connect while the models load, and so do
+        # not miss the first results.
+        self.publisher = Publisher(self.config.publish, Path(self.config.base_dir), self._publish_events())
+        self.publisher.start()
+        try:
+            models = load_models(self.config)
+        except ConfigError:
+            self.publisher.close()
+            raise
         providers = sorted({m.provider for m in models.all()})
         self.metrics.build.info(
             {"version": __version__, "onnxruntime": ort_version(), "providers": ",".join(providers)}
         )
-        self.publisher = Publisher(self.config.publish, Path(self.config.base_dir), self._publish_events())
-        self.publisher.start()
         if self.config.metrics.enabled:
             host, _, port = self.config.metrics.listen.rpartition(":")
             self.server = MetricsServer(self.metrics.registry, self._health, host.strip("[]"), int(port))
