@@ -92,10 +92,19 @@ def _session(path: Path, cfg: ModelConfig, where: str) -> Any:
     providers = _providers(cfg.providers, where)
     try:
         with warnings.catch_warnings():
-            # A provider listed but unusable (e.g. CUDA without a GPU) falls back to CPU; the
-            # provider really used is reported below instead of a warning per session.
+            # A provider listed but unusable (e.g. CUDA without a GPU) falls back to CPU. ONNX
+            # Runtime would print a red error block for it; silence its logger while the session is
+            # made and report the fallback in one line instead.
             warnings.simplefilter("ignore")
-            return ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            ort.set_default_logger_severity(4)
+            try:
+                session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+            finally:
+                ort.set_default_logger_severity(3)
+        used = session.get_providers()[0]
+        if used != providers[0]:
+            logger.warning("%s: %s is not usable on this host; running on %s", where, providers[0], used)
+        return session
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{where}: {path}: not a loadable ONNX model ({first[:200]})") from None
