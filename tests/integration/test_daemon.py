@@ -261,3 +261,26 @@ def test_endpoint_in_use_and_invalid_toml_exit_2(tmp_path: Path, setup: dict[str
 def test_schema_command_prints_the_shipped_schema() -> None:
     out = subprocess.run([sys.executable, "-m", "streamer", "schema"], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0 and json.loads(out.stdout) == schema("result")
+
+
+def test_rtsp_stream_from_a_real_server(
+    tmp_path: Path, setup: dict[str, Any], sub_factory: Any, rtsp_server: Any
+) -> None:
+    server = rtsp_server()
+    streams = [{"name": "rtsp", "source": server.url("/cam0")}]
+    sub = sub_factory(setup["publish"]["endpoint"])
+    proc = start(tmp_path, {**setup, "streams": streams})
+    try:
+        sub.drain(time.monotonic() + 4.0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    msgs = sub.results("rtsp")
+    # 25 fps for the seconds after the RTSP session came up (opening takes up to ~1.5 s).
+    assert len(msgs) >= 40, len(msgs)
+    assert all(m["frame"] == {"width": 320, "height": 240} for m in msgs)
+    assert all(m["latency_s"] < 0.5 for m in msgs)
+    seqs = [m["seq"] for m in msgs]
+    assert seqs == sorted(seqs)
+    states = [m["state"] for m in sub.status() if m["event"] == "stream_state"]
+    assert "up" in states
