@@ -86,6 +86,8 @@ class Metrics:
         self.reloads = Counter(
             "streamer_config_reloads", "Configuration reloads (SIGHUP), by result.", ["result"], registry=r
         )
+        for result in ("ok", "error"):
+            self.reloads.labels(result)  # both series exist from the start, so rate() and alerts work
         self.build = Info("streamer_build", "Version of the daemon, ONNX Runtime and providers in use.", registry=r)
 
     def add_stream(self, stream: str) -> None:
