@@ -1,4 +1,4 @@
-"""The ``streamer`` command: run, check, subscribe, schema.
+"""The ``streamer`` command: run, check, subscribe, bench, schema.
 
 Exit codes: 0 ok, 2 bad configuration or usage (one line naming the key, no traceback),
 1 runtime failure.
@@ -50,6 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     subp.add_argument("--no-status", action="store_true", help="skip status messages")
     subp.add_argument("--curve-server-key", type=Path, default=None, help="server public key file (CURVE)")
     subp.add_argument("--curve-client-cert", type=Path, default=None, help="client secret key file (CURVE)")
+    bench = sub.add_parser("bench", help="measure decode, preprocess, inference and the pipeline; cameras per box")
+    bench.add_argument("--config", default=_default_config(), help="config whose models and first file stream to use")
+    bench.add_argument("--model", action="append", help="an ONNX model instead of a config (repeatable)")
+    bench.add_argument("--clip", default=None, help="video file to decode (default: the config's first file stream)")
+    bench.add_argument("--streams", default="1,2,4", help="pipeline stream counts, comma-separated; 0 skips")
+    bench.add_argument("--batches", default="", help="inference batch sizes (default: powers of two to max_batch)")
+    bench.add_argument("--max-batch", type=int, default=None, help="override pipeline.max_batch")
+    bench.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default 3)")
+    bench.add_argument("--json", action="store_true", help="print the report as JSON")
     schema = sub.add_parser("schema", help="print the JSON Schema of published messages")
     schema.add_argument("kind", nargs="?", default="result", choices=["result", "status"])
     return parser
@@ -106,7 +115,17 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"run": _cmd_run, "check": _cmd_check, "subscribe": _cmd_subscribe, "schema": _cmd_schema}
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from streamer.bench import bench_from_args, format_report, run_bench
+
+    report = run_bench(bench_from_args(args))
+    print(json.dumps(report.to_json(), indent=2) if args.json else format_report(report))
+    return EXIT_OK
+
+
+COMMANDS = {
+    "run": _cmd_run, "bench": _cmd_bench, "check": _cmd_check, "subscribe": _cmd_subscribe, "schema": _cmd_schema,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

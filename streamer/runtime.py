@@ -25,6 +25,11 @@ from streamer.modelspec import ModelSpec, decode_metadata, merged, spec_from_fie
 logger = logging.getLogger(__name__)
 
 CPU = "CPUExecutionProvider"
+GPU_PROVIDERS = ("CUDAExecutionProvider", "TensorrtExecutionProvider")
+# Batch sizes vary from 1 to max_batch at run time: an exhaustive cuDNN search per new shape would
+# stall the first batches of each size, so take the heuristic choice. Grow the arena only by what
+# is asked, so memory follows the largest batch instead of doubling past it.
+CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC", "arena_extend_strategy": "kSameAsRequested"}
 _OPT_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -52,7 +57,7 @@ class TensorInfo:
 class Model:
     """A loaded, checked and warmed-up model."""
 
-    def __init__(self, name: str, path: Path, spec: ModelSpec, session: Any) -> None:
+    def __init__(self, name: str, path: Path, spec: ModelSpec, session: Any, io_binding: str = "off") -> None:
         self.name = name
         self.path = path
         self.spec = spec
@@ -61,11 +66,76 @@ class Model:
         self.inputs = {i.name: TensorInfo(i.name, tuple(i.shape), i.type) for i in session.get_inputs()}
         self.outputs = {o.name: TensorInfo(o.name, tuple(o.shape), o.type) for o in session.get_outputs()}
         self._output_names = list(self.outputs)
+        bind = io_binding == "on" or (io_binding == "auto" and self.provider in GPU_PROVIDERS)
+        device = "cuda" if self.provider in GPU_PROVIDERS else "cpu"
+        self._binding: _Binding | None = None
+        if bind:
+            self._binding = _Binding(session, self._output_names, device, upload=device != "cpu")
+
+    @property
+    def io_binding(self) -> bool:
+        return self._binding is not None
 
     def run(self, feeds: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
-        """Run one batch; returns every output by name."""
+        """Run one batch; returns every output by name.
+
+        With I/O binding the returned arrays are reused buffers, valid until the next ``run``.
+        """
+        if self._binding is not None:
+            return self._binding.run(feeds)
         values = self._session.run(self._output_names, feeds)
         return dict(zip(self._output_names, values, strict=True))
+
+
+class _Binding:
+    """I/O binding: inputs uploaded once into per-shape device buffers, outputs into reused host buffers.
+
+    On a GPU this makes the host->device copy one explicit transfer of the (uint8 if the graph
+    normalises) batch, and the outputs land in host memory allocated once per batch size.
+    """
+
+    def __init__(self, session: Any, output_names: list[str], device: str, *, upload: bool) -> None:
+        self._session = session
+        self._io = session.io_binding()
+        self._device = device
+        self._upload = upload  # inputs into device OrtValues (GPU) rather than bound host arrays
+        self._output_names = output_names
+        self._inputs: dict[tuple[str, tuple[int, ...], str], Any] = {}
+        self._outputs: dict[tuple[tuple[int, ...], ...], dict[str, npt.NDArray[Any]]] = {}
+
+    def _input(self, name: str, value: npt.NDArray[Any]) -> Any:
+        key = (name, value.shape, value.dtype.str)
+        ort_value = self._inputs.get(key)
+        if ort_value is None:
+            ort_value = ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(value), self._device, 0)
+            self._inputs[key] = ort_value
+        else:
+            ort_value.update_inplace(np.ascontiguousarray(value))
+        return ort_value
+
+    def run(self, feeds: dict[str, npt.NDArray[Any]]) -> dict[str, npt.NDArray[Any]]:
+        io = self._io
+        io.clear_binding_inputs()
+        io.clear_binding_outputs()
+        for name, value in feeds.items():
+            if self._upload:
+                io.bind_ortvalue_input(name, self._input(name, value))
+            else:
+                io.bind_cpu_input(name, np.ascontiguousarray(value))
+        shapes = tuple(v.shape for v in feeds.values())
+        buffers = self._outputs.get(shapes)
+        if buffers is None:
+            # First batch of this shape: let ONNX Runtime allocate, then keep same-shaped buffers.
+            for name in self._output_names:
+                io.bind_output(name, "cpu")
+            self._session.run_with_iobinding(io)
+            values = io.copy_outputs_to_cpu()
+            self._outputs[shapes] = {n: np.empty_like(v) for n, v in zip(self._output_names, values, strict=True)}
+            return dict(zip(self._output_names, values, strict=True))
+        for name, buf in buffers.items():
+            io.bind_output(name, "cpu", 0, buf.dtype, list(buf.shape), buf.ctypes.data)
+        self._session.run_with_iobinding(io)
+        return dict(buffers)
 
 
 def _providers(requested: list[str], where: str) -> list[str]:
@@ -89,7 +159,8 @@ def _session(path: Path, cfg: ModelConfig, where: str) -> Any:
     # Spinning intra-op threads busy-wait between runs and starve capture threads on few cores.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if cfg.spin else "0")
     opts.log_severity_level = 3
-    providers = _providers(cfg.providers, where)
+    names = _providers(cfg.providers, where)
+    providers: list[Any] = [(p, CUDA_OPTIONS) if p == "CUDAExecutionProvider" else p for p in names]
     try:
         with warnings.catch_warnings():
             # A provider listed but unusable (e.g. CUDA without a GPU) falls back to CPU. ONNX
@@ -102,8 +173,8 @@ def _session(path: Path, cfg: ModelConfig, where: str) -> Any:
             finally:
                 ort.set_default_logger_severity(3)
         used = session.get_providers()[0]
-        if used != providers[0]:
-            logger.warning("%s: %s is not usable on this host; running on %s", where, providers[0], used)
+        if used != names[0]:
+            logger.warning("%s: %s is not usable on this host; running on %s", where, names[0], used)
         return session
     except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -206,8 +277,9 @@ def load_model(name: str, path: Path, cfg: ModelConfig, max_batch: int) -> Model
     session = _session(path, cfg, where)
     props = dict(session.get_modelmeta().custom_metadata_map)
     spec = spec_from_fields(merged(decode_metadata(props, where), cfg.spec_overrides()), where).validated(where)
-    model = Model(name, path, spec, session)
+    model = Model(name, path, spec, session, cfg.io_binding)
     _validate(model, where)
     _warm_up(model, max_batch, where)
-    logger.info("model %s: %s (%s) on %s", name, path.name, spec.kind, model.provider)
+    binding = ", I/O binding" if model.io_binding else ""
+    logger.info("model %s: %s (%s) on %s%s", name, path.name, spec.kind, model.provider, binding)
     return model

@@ -1,0 +1,152 @@
+"""Running a bench: options, the models and clip it measures, the order of measurements."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from streamer.bench import stages
+from streamer.bench.pipeline_run import RunSpec, cores
+from streamer.bench.pipeline_run import run as run_pipeline
+from streamer.bench.records import BenchReport, PipelinePoint, StageFigures
+from streamer.config import Config, load_config, parse_config
+from streamer.errors import ConfigError
+from streamer.pipeline import load_models
+from streamer.runtime import version as ort_version
+from streamer.sources import SourceKind, configure_ffmpeg, resolve
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """What to measure. Either ``config`` or ``models`` (then ``clip`` is required)."""
+
+    config: Path | None = None
+    models: tuple[Path, ...] = ()
+    clip: Path | None = None
+    streams: tuple[int, ...] = (1, 2, 4)
+    batches: tuple[int, ...] = ()  # default: powers of two up to the config's max_batch
+    seconds: float = 3.0
+    max_batch: int | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def machine() -> str:
+    """CPU model and core count, for the report."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{name}, {cores()} cores usable, onnxruntime {ort_version()}"
+
+
+def _config(opts: BenchOptions) -> Config:
+    if opts.config is not None:
+        config = load_config(opts.config)
+    elif opts.models:
+        models = {p.stem.replace(" ", "_"): {"path": str(p.resolve())} for p in opts.models}
+        config = parse_config({"models": models}, Path.cwd(), "bench")
+    else:
+        raise ConfigError("bench: give --config, or --model (one or more) and --clip")
+    if opts.max_batch is not None:
+        config = config.model_copy(
+            update={"pipeline": config.pipeline.model_copy(update={"max_batch": opts.max_batch})}
+        )
+    return config
+
+
+def _clip(opts: BenchOptions, config: Config) -> str:
+    if opts.clip is not None:
+        if not opts.clip.is_file():
+            raise ConfigError(f"bench: --clip: no such file: {opts.clip}")
+        return str(opts.clip.resolve())
+    for s in config.streams:
+        source = resolve(s, config)
+        if source.kind is SourceKind.FILE:
+            return str(source.target)
+    raise ConfigError("bench: the config has no file stream; give --clip")
+
+
+def _batches(opts: BenchOptions, max_batch: int) -> tuple[int, ...]:
+    if opts.batches:
+        return tuple(b for b in opts.batches if b <= max_batch) or (1,)
+    out, b = [], 1
+    while b <= max_batch:
+        out.append(b)
+        b *= 2
+    return tuple(out)
+
+
+def run_bench(opts: BenchOptions) -> BenchReport:
+    """Measure every stage alone, then the pipeline with each stream count; one process, one machine."""
+    configure_ffmpeg()
+    config = _config(opts)
+    clip = _clip(opts, config)
+    models = load_models(config)
+    specs = {im.model.name: im.model.spec.input for im in models.image if im.model.spec.input is not None}
+    s = opts.seconds
+    logger.info("bench: decode and preprocess")
+    decode_fps, frames = stages.decode(clip, s)
+    pre_ms = stages.preprocess(specs, frames, s / 2)
+    threads = cores()
+    capture_fps = stages.capture(clip, specs, threads, s)
+    logger.info("bench: inference")
+    inference = stages.inference(models, _batches(opts, config.pipeline.max_batch), s * 2)
+    results = stages.sample_results(models, specs, frames[: min(8, len(frames))])
+    json_us = stages.json_encoding(results, s / 4)
+    figures = StageFigures(
+        decode_fps=round(decode_fps, 1),
+        preprocess_ms=round(pre_ms, 4),
+        capture_fps=round(capture_fps, 1),
+        capture_threads=threads,
+        json_us=round(json_us, 1),
+        inference=inference,
+    )
+    points: list[PipelinePoint] = []
+    for n in opts.streams:
+        logger.info("bench: pipeline with %d stream(s)", n)
+        point, _ = run_pipeline(config, models, RunSpec(clip, n, s))
+        points.append(point)
+    h, w = frames[0].shape[:2]
+    return BenchReport(
+        machine=machine(),
+        clip=clip,
+        frame_size=(int(w), int(h)),
+        models=tuple(f"{m.name} ({m.provider})" for m in models.all()),
+        stages=figures,
+        pipeline=tuple(points),
+        notes=opts.notes,
+    )
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"bench: expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise ConfigError(f"bench: expected positive integers, got {text!r}")
+    return values
+
+
+def bench_from_args(args: argparse.Namespace) -> BenchOptions:
+    """Options from the ``streamer bench`` command line."""
+    if args.seconds <= 0:
+        raise ConfigError("bench: --seconds must be > 0")
+    return BenchOptions(
+        config=None if args.model else Path(args.config),
+        models=tuple(Path(m) for m in args.model or ()),
+        clip=Path(args.clip) if args.clip else None,
+        streams=_ints(args.streams) if args.streams != "0" else (),
+        batches=_ints(args.batches) if args.batches else (),
+        seconds=args.seconds,
+        max_batch=args.max_batch,
+    )

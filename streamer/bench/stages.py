@@ -1,0 +1,182 @@
+"""Each part of the frame path measured alone: decode, preprocess, inference by batch size, JSON.
+
+All figures come from the clip and models the daemon will run, on this machine, in this process,
+so their sum is a fair bound for the whole pipeline (DESIGN.md, "Performance model").
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from streamer.batcher import Batcher, Policy
+from streamer.bench.records import InferencePoint
+from streamer.codec import encode_result
+from streamer.config import CaptureConfig, PipelineConfig
+from streamer.errors import ConfigError
+from streamer.inference import InferenceWorker, ModelSet
+from streamer.modelspec import InputSpec
+from streamer.prepare import FramePreparer
+from streamer.records import Frame, FrameInfo, Image, Result
+from streamer.runtime import Model, warmup_feeds
+from streamer.sources import Source, SourceKind, open_capture
+
+KEEP_FRAMES = 64  # decoded frames kept for the preprocessing and inference measurements
+
+
+def _open(clip: str) -> Any:
+    cap = open_capture(Source(SourceKind.FILE, clip, clip), CaptureConfig())
+    if cap is None:
+        raise ConfigError(f"bench: cannot open clip {clip}")
+    return cap
+
+
+def decode(clip: str, seconds: float) -> tuple[float, list[Image]]:
+    """Frames/s of ``read()`` (grab + colour conversion) on one thread, and the first frames decoded."""
+    kept: list[Image] = []
+    count = 0
+    cap = _open(clip)
+    start = time.perf_counter()
+    try:
+        while time.perf_counter() - start < seconds:
+            ok, image = cap.read()
+            if not ok:
+                if count == 0:
+                    raise ConfigError(f"bench: no decodable frames in {clip}")
+                cap.release()
+                cap = _open(clip)  # loop the clip; reopening is part of the cost, as in the daemon
+                continue
+            count += 1
+            if len(kept) < KEEP_FRAMES:
+                kept.append(image)
+    finally:
+        cap.release()
+    return count / (time.perf_counter() - start), kept
+
+
+def preprocess(specs: Mapping[str, InputSpec], frames: Sequence[Image], seconds: float) -> float:
+    """Milliseconds per frame to prepare the inputs of every image model, on one thread."""
+    preparer = FramePreparer(specs)
+    count = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for image in frames:
+            info = FrameInfo("bench", count, 0, 0.0, 0.0, image.shape[1], image.shape[0])
+            preparer.release(preparer(Frame(info, image)))
+            count += 1
+    return (time.perf_counter() - start) * 1000.0 / max(count, 1)
+
+
+def capture(clip: str, specs: Mapping[str, InputSpec], threads: int, seconds: float) -> float:
+    """Aggregate frames/s of decode + preprocess with ``threads`` threads at once (the capture side)."""
+    counts = [0] * threads
+    stop = threading.Event()
+
+    def work(i: int) -> None:
+        preparer = FramePreparer(specs)
+        cap = _open(clip)
+        try:
+            while not stop.is_set():
+                ok, image = cap.read()
+                if not ok:
+                    cap.release()
+                    cap = _open(clip)
+                    continue
+                info = FrameInfo("bench", counts[i], 0, 0.0, 0.0, image.shape[1], image.shape[0])
+                preparer.release(preparer(Frame(info, image)))
+                counts[i] += 1
+        finally:
+            cap.release()
+
+    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    time.sleep(seconds)
+    stop.set()
+    for w in workers:
+        w.join()
+    return sum(counts) / (time.perf_counter() - start)
+
+
+def _image_feeds(model: Model, batch: int, rng: np.random.Generator) -> dict[str, npt.NDArray[Any]]:
+    feeds = warmup_feeds(model.spec, batch)
+    for name, value in feeds.items():
+        if value.dtype == np.uint8:
+            feeds[name] = rng.integers(0, 256, value.shape, dtype=np.uint8)
+        else:
+            feeds[name] = rng.standard_normal(value.shape, dtype=np.float32)
+    return feeds
+
+
+def _one_batch(models: ModelSet, feeds: Mapping[str, dict[str, npt.NDArray[Any]]], batch: int) -> None:
+    embeddings: dict[str, npt.NDArray[Any]] = {}
+    for im in models.image:
+        out = im.model.run(feeds[im.model.name])
+        emb = im.model.spec.output("embedding")
+        if emb is not None:
+            embeddings[im.model.name] = out[emb]
+    seq = models.sequence
+    if seq is not None:
+        spec = seq.model.spec
+        step = dict(feeds[seq.model.name])
+        if spec.features_input is not None:
+            step[spec.features_input] = np.ascontiguousarray(embeddings[seq.features_from], dtype=np.float32)
+        seq.model.run(step)
+
+
+def inference(models: ModelSet, batches: Sequence[int], seconds: float) -> tuple[InferencePoint, ...]:
+    """Every model at each batch size (per-frame models, then the sequence step fed their embedding)."""
+    rng = np.random.default_rng(0)
+    points: list[InferencePoint] = []
+    per_batch = seconds / max(len(batches), 1)
+    for batch in batches:
+        feeds = {m.name: _image_feeds(m, batch, rng) for m in models.all()}
+        _one_batch(models, feeds, batch)  # first run at a new shape allocates; keep it out
+        times: list[float] = []
+        start = time.perf_counter()
+        while time.perf_counter() - start < per_batch or len(times) < 5:
+            t0 = time.perf_counter()
+            _one_batch(models, feeds, batch)
+            times.append(time.perf_counter() - t0)
+        median = statistics.median(times)
+        points.append(InferencePoint(batch, round(median * 1000.0, 3), round(batch / median, 1)))
+    return tuple(points)
+
+
+class _NoEvents:
+    def inferred(self, model: str, seconds: float, batch: int) -> None:
+        pass
+
+    def processed(self, stream: str) -> None:
+        pass
+
+
+def sample_results(models: ModelSet, specs: Mapping[str, InputSpec], frames: Sequence[Image]) -> list[Result]:
+    """Real results for a batch of frames, produced by the daemon's own inference code."""
+    batcher = Batcher(on_drop=lambda _s, _r: None)
+    preparer = FramePreparer(specs)
+    batcher.register("bench", Policy.WAIT, preparer.release)
+    worker = InferenceWorker(models, batcher, PipelineConfig(max_batch=len(frames)), lambda _r: None, _NoEvents())
+    items = []
+    for i, image in enumerate(frames):
+        info = FrameInfo("bench", i, 0, time.time(), time.monotonic(), image.shape[1], image.shape[0])
+        items.append(preparer(Frame(info, image)))
+    return worker.process(items)
+
+
+def json_encoding(results: Sequence[Result], seconds: float) -> float:
+    """Microseconds to encode one result message."""
+    count = 0
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        for r in results:
+            encode_result(r, 0.01)
+            count += 1
+    return (time.perf_counter() - start) * 1e6 / max(count, 1)
