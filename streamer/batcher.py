@@ -100,6 +100,16 @@ class Batcher:
             self._on_drop(stream, "superseded")
         return True
 
+    def busy(self, stream: str) -> bool:
+        """A live stream whose pending frame has not been taken yet: a new frame would only replace it.
+
+        The capture thread asks before preprocessing, so under overload it skips that work for
+        frames that could not be inferred anyway, and keeps up with the camera instead of lagging.
+        """
+        with self._cond:
+            channel = self._channels.get(stream)
+            return channel is not None and channel.policy is Policy.LATEST and channel.pending is not None
+
     def _ready(self) -> int:
         return sum(1 for c in self._channels.values() if c.pending is not None)
 
