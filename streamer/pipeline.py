@@ -113,6 +113,11 @@ class Pipeline:
         stop_ref: list[CaptureWorker] = []
 
         def emit(frame: Frame) -> None:
+            if self.batcher.busy(cfg.name):
+                # Inference has not taken this stream's previous frame: skip preprocessing this one
+                # (counted) so capture keeps pace with the camera under overload.
+                self.dropped(cfg.name, "superseded")
+                return
             self.batcher.put(preparer(frame), stop_ref[0].stop_event)
 
         worker = CaptureWorker(cfg, source, self.config.capture, emit, self)
