@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import zmq
 
 from streamer.bench.records import PipelinePoint
 from streamer.config import Config, PublishConfig, StreamConfig
@@ -26,6 +28,8 @@ class Recorder:
     t0: float = field(default_factory=time.monotonic)
     published: list[tuple[float, float, str]] = field(default_factory=list)  # (t since t0, latency, stream)
     drops: int = 0
+    # (wall time received, stream, seq, t_capture) per message, when subscribed
+    messages: list[tuple[float, str, int, float]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_published(self, stream: str, latency_s: float) -> None:
@@ -63,6 +67,7 @@ class RunSpec:
     seconds: float
     warmup_s: float = 1.0
     realtime: bool = False
+    subscribe: bool = False  # also receive every message on a SUB socket (Recorder.messages)
 
 
 def bench_config(config: Config, clip: str, streams: int, realtime: bool) -> Config:
@@ -70,6 +75,32 @@ def bench_config(config: Config, clip: str, streams: int, realtime: bool) -> Con
     cams = [StreamConfig(name=f"bench{i}", source=clip, realtime=realtime, loop=True) for i in range(streams)]
     publish = PublishConfig(endpoint=f"inproc://bench-{uuid.uuid4().hex}", queue_size=config.publish.queue_size)
     return config.model_copy(update={"streams": cams, "publish": publish})
+
+
+def _subscribe(endpoint: str, recorder: Recorder, stop: threading.Event) -> threading.Thread:
+    """A subscriber in this process (same context, so ``inproc`` works) recording what arrives."""
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.SUB)
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
+    sock.setsockopt(zmq.RCVTIMEO, 200)
+    sock.connect(endpoint)
+
+    def loop() -> None:
+        try:
+            while not stop.is_set():
+                try:
+                    _topic, payload = sock.recv_multipart()
+                except zmq.Again:
+                    continue
+                now = time.time()
+                msg = json.loads(payload)
+                if msg.get("type") == "result":
+                    recorder.messages.append((now, msg["stream"], msg["seq"], msg["t_capture"]))
+        finally:
+            sock.close(linger=0)
+
+    thread = threading.Thread(target=loop, name="bench-sub", daemon=True)
+    thread.start()
+    return thread
 
 
 def _drops(metrics: Metrics) -> int:
@@ -100,6 +131,8 @@ def run(config: Config, models: ModelSet, spec: RunSpec) -> tuple[PipelinePoint,
     metrics = Metrics(process=False)
     publisher = Publisher(cfg.publish, Path(cfg.base_dir), events)
     publisher.start()
+    sub_stop = threading.Event()
+    sub = _subscribe(publisher.endpoint, recorder, sub_stop) if spec.subscribe else None
     pipeline = Pipeline(cfg, models, metrics, publisher)
     events.pipeline = pipeline
     try:
@@ -117,6 +150,9 @@ def run(config: Config, models: ModelSet, spec: RunSpec) -> tuple[PipelinePoint,
     finally:
         pipeline.stop()
         publisher.close()
+        sub_stop.set()
+        if sub is not None:
+            sub.join(2)
     window = [lat for t, lat, _ in recorder.published[n_start:n_end]]
     p50, p99 = (np.percentile(window, [50, 99]) * 1000.0).tolist() if window else (0.0, 0.0)
     wall = t_end - t_start
