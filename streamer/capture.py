@@ -20,7 +20,7 @@ import numpy as np
 
 from streamer.config import CaptureConfig, StreamConfig
 from streamer.records import Frame, FrameInfo, StreamState
-from streamer.sources import Source, SourceKind, native_fps, open_capture
+from streamer.sources import Source, SourceKind, declared_frames, native_fps, open_capture
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,26 @@ class CaptureEvents(Protocol):
 
 
 Emit = Callable[[Frame], None]
+
+# A file that ends before this share of the frames its container declares is truncated or corrupt
+# (container counts derived from the duration are close, never off by this much).
+TRUNCATED_SHARE = 0.9
+
+
+def file_problem(frames: int, declared: int | None) -> str | None:
+    """Why one pass over a file shows it is not a usable video, or None.
+
+    A still image decodes as a one-frame "video"; a file cut short or corrupted in the middle
+    ends well before the frame count its container declares. Either would otherwise play (or
+    loop) quietly as if it were fine.
+    """
+    if frames == 0:
+        return "no decodable frames"
+    if frames == 1:
+        return "only one frame: a still image, not a video"
+    if declared is not None and frames < TRUNCATED_SHARE * declared:
+        return f"ended after {frames} of {declared} frames: the file is truncated or corrupt"
+    return None
 
 
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
@@ -115,20 +135,32 @@ class CaptureWorker(threading.Thread):
                     break
                 attempt += 1
                 continue
+            retry_at = 0.0
+            declared: int | None = None
             try:
                 if had_frames:
                     self._epoch += 1
                 frames = self._read_loop(cap, reconnect=had_frames and self.source.live)
+                if frames:
+                    had_frames = True
+                    attempt = 0
+                if self.source.live and not self.stop_event.is_set():
+                    # Report the loss before release(): closing a session with a silent server
+                    # waits out its own timeouts, and the stream is down already. The backoff
+                    # runs from now, so that wait counts against it.
+                    retry_at = time.monotonic() + self._announce_backoff(attempt, "stream lost")
+                elif self.source.kind is SourceKind.FILE:
+                    declared = declared_frames(cap)
             finally:
                 cap.release()
-            if frames:
-                had_frames = True
-                attempt = 0
+                self.heartbeat = time.monotonic()
             if self.stop_event.is_set():
                 break
             if self.source.kind is SourceKind.FILE:
-                if not frames:
-                    self._set(StreamState.FAILED, f"no decodable frames in {self.source.display}")
+                problem = file_problem(frames, declared)
+                if problem is not None:
+                    logger.error("stream %s: %s: %s", self.cfg.name, self.source.display, problem)
+                    self._set(StreamState.FAILED, problem)
                     return
                 if self.cfg.loop:
                     logger.debug("stream %s: end of file, looping", self.cfg.name)
@@ -137,24 +169,30 @@ class CaptureWorker(threading.Thread):
                 logger.info("stream %s: end of file after %d frames", self.cfg.name, frames)
                 self._set(StreamState.STOPPED, "end of file")
                 return
-            if self._back_off(attempt, "stream lost"):
+            if self._sleep(max(0.0, retry_at - time.monotonic())):
                 break
             attempt += 1
         self._set(StreamState.STOPPED, "stopped")
 
-    def _back_off(self, attempt: int, why: str) -> bool:
-        """Wait before the next open; True if asked to stop meanwhile."""
+    def _announce_backoff(self, attempt: int, why: str) -> float:
+        """Enter BACKOFF for this attempt; return the delay before the next open."""
         cfg = self.capture_cfg
         delay = backoff_delay(attempt, cfg.backoff_initial_s, cfg.backoff_max_s, self._rng)
         logger.warning("stream %s: %s; retrying in %.1fs", self.cfg.name, why, delay)
         self._set(StreamState.BACKOFF, f"{why}; retry in {delay:.1f}s")
-        return self._sleep(delay)
+        return delay
+
+    def _back_off(self, attempt: int, why: str) -> bool:
+        """Wait before the next open; True if asked to stop meanwhile."""
+        return self._sleep(self._announce_backoff(attempt, why))
 
     def _read_loop(self, cap: cv2.VideoCapture, reconnect: bool) -> int:
         """Read until the source ends or fails or we are stopped; return the frames read."""
         paced = self.source.kind is SourceKind.FILE and self.cfg.realtime
         interval = 1.0 / native_fps(cap) if paced else 0.0
         min_gap = 1.0 / self.cfg.max_fps if self.cfg.max_fps else 0.0
+        live = self.source.live
+        read_timeout = self.capture_cfg.read_timeout_s
         start = time.monotonic()
         last_kept = -1e9
         count = 0
@@ -164,10 +202,16 @@ class CaptureWorker(threading.Thread):
                 due = start + count * interval
                 if due > time.monotonic() and self._sleep(due - time.monotonic()):
                     break
+            before = time.monotonic()
             if not cap.grab():
                 break
             now = time.monotonic()
             self.heartbeat = now
+            if live and now - before >= read_timeout:
+                # The read timed out, yet grab() succeeded: after the interrupt FFmpeg drains the
+                # frames its decoder threads still held, one more timeout each. The source is gone.
+                logger.debug("stream %s: read took %.1fs; treating it as lost", self.cfg.name, now - before)
+                break
             count += 1
             if count == 1:
                 self._set(StreamState.UP)

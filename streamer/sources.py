@@ -99,3 +99,11 @@ def native_fps(cap: cv2.VideoCapture) -> float:
     if not math.isfinite(fps) or fps <= 0 or fps > 1000:
         return FALLBACK_FPS
     return fps
+
+
+def declared_frames(cap: cv2.VideoCapture) -> int | None:
+    """The frame count a file's container declares, or None when it gives none worth believing."""
+    count = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    if not math.isfinite(count) or count < 2 or count > 1e9:
+        return None
+    return int(count)
