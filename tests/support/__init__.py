@@ -1,0 +1,1 @@
+"""Test harness: real RTSP and Prometheus servers, test media, and process helpers."""
