@@ -33,6 +33,20 @@ class _Channel:
     policy: Policy
     release: Release
     pending: Prepared | None = None
+    last_put: float | None = None
+    interval: float = 0.0  # smoothed time between frames; 0 until known
+
+    def arrived(self, now: float) -> None:
+        if self.last_put is not None:
+            gap = now - self.last_put
+            self.interval = gap if self.interval == 0.0 else 0.8 * self.interval + 0.2 * gap
+        self.last_put = now
+
+    def expected_by(self, t: float) -> bool:
+        """Whether this stream's next frame is due by ``t`` (unknown rates count as due)."""
+        if self.last_put is None or self.interval == 0.0:
+            return True
+        return self.last_put + self.interval <= t
 
 
 class Batcher:
@@ -88,6 +102,7 @@ class Batcher:
                 accepted = False
             else:
                 superseded, channel.pending = channel.pending, item
+                channel.arrived(time.monotonic())
                 accepted = True
                 self._cond.notify_all()
         if not accepted:
@@ -110,13 +125,17 @@ class Batcher:
             channel = self._channels.get(stream)
             return channel is not None and channel.policy is Policy.LATEST and channel.pending is not None
 
+    def _more_expected(self, end: float) -> bool:
+        return any(c.pending is None and c.expected_by(end) for c in self._channels.values())
+
     def _ready(self) -> int:
         return sum(1 for c in self._channels.values() if c.pending is not None)
 
     def take(self, max_batch: int, deadline_s: float, timeout_s: float) -> list[Prepared]:
         """Up to ``max_batch`` frames, one per stream; empty after ``timeout_s`` with none ready.
 
-        Once one frame is ready, waits at most ``deadline_s`` for the other streams to fill a batch.
+        Once one frame is ready, waits at most ``deadline_s`` for the other streams to fill a batch,
+        and only while some stream's next frame is due before then (judged from its frame rate).
         """
         with self._cond:
             if not self._cond.wait_for(lambda: self._closed or self._ready() > 0, timeout_s):
@@ -126,6 +145,10 @@ class Batcher:
             want = min(max_batch, len(self._channels))
             end = time.monotonic() + deadline_s
             while self._ready() < want and not self._closed:
+                if not self._more_expected(end):
+                    # No other stream's frame is due before the deadline (cameras at 25 fps are
+                    # 40 ms apart): waiting would only add latency.
+                    break
                 left = end - time.monotonic()
                 if left <= 0:
                     break

@@ -112,3 +112,39 @@ def test_unregister_releases_pending(rec: Recorder) -> None:
     b.unregister("a")
     assert rec.released == [("a", 7)]
     assert b.take(8, 0.0, 0.05) == []
+
+
+def test_busy_only_for_a_live_stream_with_a_pending_frame(rec: Recorder) -> None:
+    b = Batcher(rec.drop)
+    b.register("live", Policy.LATEST, rec.release)
+    b.register("file", Policy.WAIT, rec.release)
+    stop = threading.Event()
+    assert not b.busy("live")
+    b.put(item("live", 0), stop)
+    b.put(item("file", 0), stop)
+    assert b.busy("live") and not b.busy("file") and not b.busy("gone")
+    b.take(4, 0.0, 0.1)
+    assert not b.busy("live")
+
+
+def test_take_does_not_wait_for_streams_not_due_before_the_deadline(rec: Recorder) -> None:
+    """Slow cameras (a frame every 0.2 s) are not waited for; a stream of unknown rate is."""
+    b = Batcher(rec.drop)
+    stop = threading.Event()
+    for s in ("a", "b"):
+        b.register(s, Policy.LATEST, rec.release)
+    for seq in range(2):  # learn both rates: one frame every 0.2 s
+        if seq:
+            time.sleep(0.2)
+        for s in ("a", "b"):
+            b.put(item(s, seq), stop)
+        b.take(2, 0.0, 0.1)
+    b.put(item("a", 2), stop)
+    t0 = time.monotonic()
+    assert [p.info.stream for p in b.take(2, 0.1, 0.1)] == ["a"]  # b is due in 0.2 s, past the deadline
+    assert time.monotonic() - t0 < 0.05
+    b.register("new", Policy.LATEST, rec.release)
+    b.put(item("a", 3), stop)
+    t0 = time.monotonic()
+    assert len(b.take(3, 0.15, 0.1)) == 1
+    assert time.monotonic() - t0 >= 0.14
