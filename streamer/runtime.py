@@ -9,6 +9,7 @@ warm-up run is made, so a mismatch fails at start-up, never at the first frame.
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,13 +150,33 @@ def _providers(requested: list[str], where: str) -> list[str]:
     return chosen
 
 
-def _session(path: Path, cfg: ModelConfig, where: str) -> Any:
+def intra_op_threads(cfg: ModelConfig, kind: str | None) -> int:
+    """Intra-op threads for a model: the configured number, else a share that leaves the capture threads cores.
+
+    Measured on 2 busy cores: a parallel section stalls until every pool thread gets a core, and
+    the capture threads hold them, so a pool as wide as the machine lost throughput. A one-step
+    sequence model is microseconds of work per batch: one thread. Image models get half the cores.
+    """
+    if cfg.intra_op_threads:
+        return cfg.intra_op_threads
+    if kind == "sequence":
+        return 1
+    return max(1, _cores() // 2)
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _session(path: Path, cfg: ModelConfig, where: str, threads: int) -> Any:
     opts = ort.SessionOptions()
     opts.graph_optimization_level = _OPT_LEVELS[cfg.graph_optimization]
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.inter_op_num_threads = 1
-    if cfg.intra_op_threads:
-        opts.intra_op_num_threads = cfg.intra_op_threads
+    opts.intra_op_num_threads = threads
     # Spinning intra-op threads busy-wait between runs and starve capture threads on few cores.
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if cfg.spin else "0")
     opts.log_severity_level = 3
@@ -274,9 +295,13 @@ def load_model(name: str, path: Path, cfg: ModelConfig, max_batch: int) -> Model
         raise ModelError(f"{where}.path: no such file: {path}")
     if not path.is_file():
         raise ModelError(f"{where}.path: not a file: {path}")
-    session = _session(path, cfg, where)
+    threads = intra_op_threads(cfg, cfg.kind)
+    session = _session(path, cfg, where, threads)
     props = dict(session.get_modelmeta().custom_metadata_map)
     spec = spec_from_fields(merged(decode_metadata(props, where), cfg.spec_overrides()), where).validated(where)
+    if intra_op_threads(cfg, spec.kind) != threads:
+        # The kind was only known from the model's metadata: reopen with its thread count.
+        session = _session(path, cfg, where, intra_op_threads(cfg, spec.kind))
     model = Model(name, path, spec, session, cfg.io_binding)
     _validate(model, where)
     _warm_up(model, max_batch, where)
