@@ -132,21 +132,27 @@ def _one_batch(models: ModelSet, feeds: Mapping[str, dict[str, npt.NDArray[Any]]
 
 
 def inference(models: ModelSet, batches: Sequence[int], seconds: float) -> tuple[InferencePoint, ...]:
-    """Every model at each batch size (per-frame models, then the sequence step fed their embedding)."""
+    """Every model at each batch size (per-frame models, then the sequence step fed their embedding).
+
+    Batch sizes are interleaved (a few runs of each, round after round) so a burst of load from
+    elsewhere on the machine hits them all alike instead of spoiling one.
+    """
     rng = np.random.default_rng(0)
-    points: list[InferencePoint] = []
-    per_batch = seconds / max(len(batches), 1)
-    for batch in batches:
-        feeds = {m.name: _image_feeds(m, batch, rng) for m in models.all()}
-        _one_batch(models, feeds, batch)  # first run at a new shape allocates; keep it out
-        times: list[float] = []
-        start = time.perf_counter()
-        while time.perf_counter() - start < per_batch or len(times) < 5:
-            t0 = time.perf_counter()
-            _one_batch(models, feeds, batch)
-            times.append(time.perf_counter() - t0)
-        median = statistics.median(times)
-        points.append(InferencePoint(batch, round(median * 1000.0, 3), round(batch / median, 1)))
+    feeds = {b: {m.name: _image_feeds(m, b, rng) for m in models.all()} for b in batches}
+    for b in batches:
+        _one_batch(models, feeds[b], b)  # first run at a new shape allocates; keep it out
+    times: dict[int, list[float]] = {b: [] for b in batches}
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds or min(len(t) for t in times.values()) < 5:
+        for b in batches:
+            for _ in range(3):
+                t0 = time.perf_counter()
+                _one_batch(models, feeds[b], b)
+                times[b].append(time.perf_counter() - t0)
+    points = []
+    for b in batches:
+        median = statistics.median(times[b])
+        points.append(InferencePoint(b, round(median * 1000.0, 3), round(b / median, 1)))
     return tuple(points)
 
 
