@@ -24,7 +24,7 @@ Buffers = dict[str, npt.NDArray[Any]]
 class FramePreparer:
     """Preprocesses one stream's frames for every image model."""
 
-    def __init__(self, specs: Mapping[str, InputSpec], pool_size: int = 3) -> None:
+    def __init__(self, specs: Mapping[str, InputSpec], pool_size: int = 5) -> None:
         self._pre = {name: Preprocessor(spec) for name, spec in specs.items()}
         self._lock = threading.Lock()
         self._free: list[Buffers] = [self._new() for _ in range(pool_size)]

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from streamer.batcher import Batcher, Policy
+from streamer.batcher import WAIT_DEPTH, Batcher, Policy
 from streamer.records import FrameInfo, Prepared
 
 
@@ -48,18 +48,20 @@ def test_wait_policy_blocks_until_taken(rec: Recorder) -> None:
     b = Batcher(rec.drop)
     b.register("f", Policy.WAIT, rec.release)
     stop = threading.Event()
-    b.put(item("f", 0), stop)
+    for seq in range(WAIT_DEPTH):
+        assert b.put(item("f", seq), stop)
     done = threading.Event()
 
     def producer() -> None:
-        b.put(item("f", 1), stop)
+        b.put(item("f", WAIT_DEPTH), stop)
         done.set()
 
     threading.Thread(target=producer, daemon=True).start()
-    assert not done.wait(0.3)  # blocked: the slot is full
-    assert [p.info.seq for p in b.take(8, 0.0, 0.1)] == [0]
+    assert not done.wait(0.3)  # blocked: the queue is full
+    assert [p.info.seq for p in b.take(8, 0.0, 0.1)] == [0]  # one frame per stream per batch
     assert done.wait(1.0)
-    assert [p.info.seq for p in b.take(8, 0.0, 0.1)] == [1]
+    taken = [p.info.seq for _ in range(WAIT_DEPTH) for p in b.take(8, 0.0, 0.1)]
+    assert taken == list(range(1, WAIT_DEPTH + 1))  # in order, none lost
     assert rec.drops == []
 
 
@@ -67,10 +69,11 @@ def test_wait_policy_gives_up_on_stop(rec: Recorder) -> None:
     b = Batcher(rec.drop)
     b.register("f", Policy.WAIT, rec.release)
     stop = threading.Event()
-    b.put(item("f", 0), stop)
+    for seq in range(WAIT_DEPTH):
+        b.put(item("f", seq), stop)
     threading.Timer(0.2, stop.set).start()
-    assert b.put(item("f", 1), stop) is False
-    assert rec.released == [("f", 1)]
+    assert b.put(item("f", WAIT_DEPTH), stop) is False
+    assert rec.released == [("f", WAIT_DEPTH)]
 
 
 def test_round_robin_never_starves(rec: Recorder) -> None:
