@@ -43,6 +43,10 @@ def run_hand_loop(
     h, w = json.loads(_meta(cnn)["input_size"])
     hidden = json.loads(_meta(rnn)["state"])
     cnn_in = cnn.get_inputs()[0].name
+    cnn_out = json.loads(_meta(cnn)["outputs"])
+    cnn_names = [cnn_out["logits"], cnn_out["embedding"]]
+    rnn_names = [json.loads(_meta(rnn)["outputs"])["logits"], hidden["output"]]
+    feat_in = _meta(rnn)["features_input"]
     ctx = zmq.Context.instance()
     endpoint = f"inproc://hand-{time.monotonic_ns()}"
     result = HandLoopResult(time.monotonic())
@@ -73,8 +77,8 @@ def run_hand_loop(
             img = cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA)
             img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
             x = ((img - MEAN) / STD).transpose(2, 0, 1)[None]
-            logits, emb = cnn.run(["logits", "embedding"], {cnn_in: np.ascontiguousarray(x)})
-            seq_logits, state = rnn.run(["logits", "h_out"], {"features": emb, "h_in": state})
+            logits, emb = cnn.run(cnn_names, {cnn_in: np.ascontiguousarray(x)})
+            seq_logits, state = rnn.run(rnn_names, {feat_in: emb, hidden["input"]: state})
             msg = {
                 "stream": f"cam{i}", "seq": n, "top": int(np.argmax(logits[0])),
                 "score": float(np.max(logits[0])), "sequence": int(np.argmax(seq_logits[0])),
