@@ -125,9 +125,16 @@ class Message:
 class Subscriber(threading.Thread):
     """A SUB socket on every topic in its own thread, keeping every message with its arrival time."""
 
-    def __init__(self, endpoint: str, *, configure: Callable[[zmq.Socket[bytes]], None] | None = None) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        *,
+        configure: Callable[[zmq.Socket[bytes]], None] | None = None,
+        decode: bool = True,
+    ) -> None:
         super().__init__(name="test-subscriber", daemon=True)
         self.endpoint = endpoint
+        self.decode = decode  # False: results keep only topic and raw payload (cheap for big volumes)
         self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self._sock: zmq.Socket[bytes] = self._ctx.socket(zmq.SUB)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -156,7 +163,7 @@ class Subscriber(threading.Thread):
                         break
                     now = time.monotonic()
                     try:
-                        body = json.loads(parts[1])
+                        body = json.loads(parts[1]) if self.decode or parts[0] == b"_status" else {}
                     except (ValueError, IndexError):
                         self.bad.append(b"|".join(parts))
                         continue
