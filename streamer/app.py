@@ -15,6 +15,7 @@ from types import FrameType
 
 from streamer import __version__, systemd
 from streamer.config import Config, load_config
+from streamer.credentials import redact
 from streamer.errors import ConfigError
 from streamer.inference import ModelSet
 from streamer.metrics import Metrics, MetricsServer
@@ -156,14 +157,21 @@ class Daemon:
             new = load_config(self.config_path)
             self._apply(new)
         except ConfigError as exc:
-            logger.error("reload failed, keeping the running configuration: %s", exc)
-            self.metrics.reloads.labels("error").inc()
-            if self.publisher is not None:
-                self.publisher.status(StatusEvent("config_error", detail=str(exc)))
+            self._reload_failed(str(exc))
+            return
+        except Exception as exc:  # a reload must never take the running daemon down with it
+            logger.exception("reload: unexpected error")
+            self._reload_failed(f"internal error: {type(exc).__name__}: {redact(str(exc))}")
             return
         self.metrics.reloads.labels("ok").inc()
         if self.publisher is not None:
             self.publisher.status(StatusEvent("config_reloaded", detail=str(self.config_path)))
+
+    def _reload_failed(self, why: str) -> None:
+        logger.error("reload failed, keeping the running configuration: %s", why)
+        self.metrics.reloads.labels("error").inc()
+        if self.publisher is not None:
+            self.publisher.status(StatusEvent("config_error", detail=why))
 
     def _apply(self, new: Config) -> None:
         old = self.config
