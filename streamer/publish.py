@@ -10,6 +10,7 @@ sees as a gap in ``seq``.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -62,7 +63,10 @@ class Publisher:
             raise ConfigError(self._bind_error)
 
     def _path(self, p: str) -> Path:
-        return Path(p) if Path(p).is_absolute() else self._base / p
+        # Like every other path in the config: ``~`` and ``$VARS`` expand, so a key can live in
+        # ``${CREDENTIALS_DIRECTORY}`` (systemd LoadCredential=); relative means next to the config.
+        path = Path(os.path.expandvars(os.path.expanduser(p)))
+        return path if path.is_absolute() else self._base / path
 
     def _socket(self) -> zmq.Socket[bytes]:
         sock: zmq.Socket[bytes] = self._ctx.socket(zmq.PUB)
