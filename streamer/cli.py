@@ -58,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--batches", default="", help="inference batch sizes (default: powers of two to max_batch)")
     bench.add_argument("--max-batch", type=int, default=None, help="override pipeline.max_batch")
     bench.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default 3)")
+    bench.add_argument("--rounds", type=int, default=1, help="repeat every measurement, report medians (default 1)")
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     schema = sub.add_parser("schema", help="print the JSON Schema of published messages")
     schema.add_argument("kind", nargs="?", default="result", choices=["result", "status"])

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import platform
-from dataclasses import dataclass, field
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from streamer.bench import stages
 from streamer.bench.pipeline_run import RunSpec, cores
@@ -14,6 +17,7 @@ from streamer.bench.pipeline_run import run as run_pipeline
 from streamer.bench.records import BenchReport, PipelinePoint, StageFigures
 from streamer.config import Config, load_config, parse_config
 from streamer.errors import ConfigError
+from streamer.inference import ModelSet
 from streamer.pipeline import load_models
 from streamer.runtime import version as ort_version
 from streamer.sources import SourceKind, configure_ffmpeg, resolve
@@ -32,6 +36,7 @@ class BenchOptions:
     batches: tuple[int, ...] = ()  # default: powers of two up to the config's max_batch
     seconds: float = 3.0
     max_batch: int | None = None
+    rounds: int = 1
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -85,12 +90,24 @@ def _batches(opts: BenchOptions, max_batch: int) -> tuple[int, ...]:
     return tuple(out)
 
 
-def run_bench(opts: BenchOptions) -> BenchReport:
-    """Measure every stage alone, then the pipeline with each stream count; one process, one machine."""
-    configure_ffmpeg()
-    config = _config(opts)
-    clip = _clip(opts, config)
-    models = load_models(config)
+def _median_record(records: Sequence[Any]) -> Any:
+    """Field-by-field median of records of one type (figures from interleaved rounds)."""
+    first = records[0]
+    values: dict[str, Any] = {}
+    for f in fields(first):
+        column = [getattr(r, f.name) for r in records]
+        if isinstance(column[0], float):
+            values[f.name] = round(statistics.median(column), 3)
+        elif isinstance(column[0], tuple) and column[0] and is_dataclass(column[0][0]):
+            values[f.name] = tuple(_median_record(list(group)) for group in zip(*column, strict=True))
+        elif isinstance(column[0], int) and f.name in ("dropped",):
+            values[f.name] = int(statistics.median(column))
+        else:
+            values[f.name] = column[0]
+    return replace(first, **values)
+
+
+def _round(opts: BenchOptions, config: Config, models: ModelSet, clip: str) -> tuple[StageFigures, list[PipelinePoint]]:
     specs = {im.model.name: im.model.spec.input for im in models.image if im.model.spec.input is not None}
     s = opts.seconds
     logger.info("bench: decode and preprocess")
@@ -115,15 +132,35 @@ def run_bench(opts: BenchOptions) -> BenchReport:
         logger.info("bench: pipeline with %d stream(s)", n)
         point, _ = run_pipeline(config, models, RunSpec(clip, n, s))
         points.append(point)
-    h, w = frames[0].shape[:2]
+    return figures, points
+
+
+def run_bench(opts: BenchOptions) -> BenchReport:
+    """Measure every stage alone, then the pipeline with each stream count; one process, one machine.
+
+    With ``rounds`` > 1 the whole set is measured again, round after round, and each figure is
+    the median over rounds, so a burst of load from elsewhere does not land on one figure alone.
+    """
+    configure_ffmpeg()
+    config = _config(opts)
+    clip = _clip(opts, config)
+    models = load_models(config)
+    rounds = [_round(opts, config, models, clip) for _ in range(opts.rounds)]
+    figures: StageFigures = _median_record([r[0] for r in rounds])
+    points: list[PipelinePoint] = [_median_record(list(g)) for g in zip(*(r[1] for r in rounds), strict=True)]
+    cap = stages._open(clip)
+    try:
+        w, h = int(cap.get(3)), int(cap.get(4))  # CAP_PROP_FRAME_WIDTH, CAP_PROP_FRAME_HEIGHT
+    finally:
+        cap.release()
     return BenchReport(
         machine=machine(),
         clip=clip,
-        frame_size=(int(w), int(h)),
+        frame_size=(w, h),
         models=tuple(f"{m.name} ({m.provider})" for m in models.all()),
         stages=figures,
         pipeline=tuple(points),
-        notes=opts.notes,
+        notes=(*opts.notes, f"medians of {opts.rounds} interleaved rounds") if opts.rounds > 1 else opts.notes,
     )
 
 
@@ -141,6 +178,8 @@ def bench_from_args(args: argparse.Namespace) -> BenchOptions:
     """Options from the ``streamer bench`` command line."""
     if args.seconds <= 0:
         raise ConfigError("bench: --seconds must be > 0")
+    if args.rounds < 1:
+        raise ConfigError("bench: --rounds must be >= 1")
     return BenchOptions(
         config=None if args.model else Path(args.config),
         models=tuple(Path(m) for m in args.model or ()),
@@ -149,4 +188,5 @@ def bench_from_args(args: argparse.Namespace) -> BenchOptions:
         batches=_ints(args.batches) if args.batches else (),
         seconds=args.seconds,
         max_batch=args.max_batch,
+        rounds=args.rounds,
     )
