@@ -25,7 +25,8 @@ PositiveFloat = Annotated[float, Field(gt=0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    # Non-finite numbers (TOML has nan and inf) are never a sane timeout, rate or threshold.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
 
 
 class CurveConfig(_Strict):
