@@ -26,11 +26,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from streamer.bench.pipeline_run import Recorder, RunSpec, run  # noqa: E402
-from streamer.bench.stages import inference  # noqa: E402
-from streamer.pipeline import load_models  # noqa: E402
-from tests.bench.compare import daemon_config  # noqa: E402
-from tests.bench.hand_loop import run_hand_loop  # noqa: E402
+from streamer.bench.pipeline_run import Recorder, RunSpec, run
+from streamer.bench.stages import inference
+from streamer.pipeline import load_models
+from tests.bench.compare import daemon_config
+from tests.bench.hand_loop import run_hand_loop
 
 STREAMS = 4
 
