@@ -60,7 +60,12 @@ class Batcher:
     """The meeting point of capture threads (producers) and the inference thread (consumer)."""
 
     def __init__(self, on_drop: Callable[[str, str], None]) -> None:
-        self._cond = threading.Condition()
+        # One lock, two conditions: the inference thread waits for frames on ``_cond``, blocked
+        # producers wait for room on ``_space``, so each event wakes only who can use it (a single
+        # condition woke every capture thread on every put and take).
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)
+        self._space = threading.Condition(lock)
         self._channels: dict[str, _Channel] = {}
         self._order: deque[str] = deque()
         self._on_drop = on_drop
@@ -80,6 +85,7 @@ class Batcher:
             if stream in self._order:
                 self._order.remove(stream)
             self._cond.notify_all()
+            self._space.notify_all()
         while channel is not None and channel.queue:
             channel.release(channel.queue.popleft())
 
@@ -88,6 +94,7 @@ class Batcher:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            self._space.notify_all()
 
     def put(self, item: Prepared, stop: threading.Event) -> bool:
         """Offer a frame; return False if it was not accepted (stream gone, closing or stopping)."""
@@ -103,7 +110,7 @@ class Batcher:
                 and not self._closed
             ):
                 # Bounded waits so a stop request is seen promptly.
-                self._cond.wait(0.1)
+                self._space.wait(0.1)
                 channel = self._channels.get(stream)
             if channel is None or self._closed or (channel.policy is Policy.WAIT and stop.is_set()):
                 accepted = False
@@ -113,7 +120,7 @@ class Batcher:
                 channel.queue.append(item)
                 channel.arrived(time.monotonic())
                 accepted = True
-                self._cond.notify_all()
+                self._cond.notify()
         if not accepted:
             release = channel.release if channel is not None else None
             if release is not None:
@@ -174,7 +181,8 @@ class Batcher:
             for stream in taken:
                 self._order.remove(stream)
                 self._order.append(stream)
-            self._cond.notify_all()
+            if any(self._channels[s].policy is Policy.WAIT for s in taken):
+                self._space.notify_all()
         return batch
 
     def release(self, item: Prepared) -> None:
