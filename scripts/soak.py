@@ -134,15 +134,17 @@ def soak(minutes: float, streams: int, warmup_s: float, interval_s: float, max_r
         while time.monotonic() < end and daemon.running():
             time.sleep(max(0.0, min(interval_s, end - time.monotonic())))
             now = time.monotonic()
+            pid = daemon.pid
+            # Counted before the scrape: answering /metrics takes a thread and a socket for a moment.
+            rss, fds, threads = rss_bytes(pid), len(process_fds(pid)), process_threads(pid)
             samples = scrape(ports.listen)
             processed = sum(value(samples, "streamer_frames_processed_total", stream=f"cam{i}") for i in range(streams))
             window = tap.take()
-            pid = daemon.pid
             sample = Sample(
                 t_s=round(now - t0, 1),
-                rss_mb=round(rss_bytes(pid) / 1e6, 2),
-                fds=len(process_fds(pid)),
-                threads=process_threads(pid),
+                rss_mb=round(rss / 1e6, 2),
+                fds=fds,
+                threads=threads,
                 processed=processed,
                 fps=round((processed - last_processed) / (now - last_t), 1),
                 p99_ms=round(percentile(window, 0.99) * 1000, 2),
