@@ -20,12 +20,12 @@ class TrainConfig:
     # Synthetic training data: many short single-segment clips for the CNN (variety of scenes
     # matters more than frames per scene), continuous streams whose motion changes every 20-80
     # frames for the GRU.
-    frame_clips: int = 4000
-    frames_per_clip: int = 4
+    frame_clips: int = 6000
+    frames_per_clip: int = 3
     streams: int = 200
     stream_length: int = 120
     jpeg_prob: float = 0.3
-    cnn_steps: int = 2000
+    cnn_steps: int = 2400
     cnn_batch: int = 64
     cnn_lr: float = 4e-3
     position_weight: float = 5.0

@@ -121,6 +121,7 @@ def _to_onnx(
         # and named dynamic axes in one file; the warning says nothing actionable to users.
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.simplefilter("ignore", category=UserWarning)
+        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
         torch.onnx.export(
             module,
             args,

@@ -90,6 +90,8 @@ def run_export(model_dir: Path, int8: bool, force: bool, demo: bool = True) -> l
     names = [FRAME_ONNX, SEQUENCE_ONNX] + ([FRAME_INT8] if int8 else []) + ([DEMO_CLIP, DEMO_LABELS] if demo else [])
     refuse_overwrite(model_dir, names, force)
     pair = load_pair(model_dir)
+    # The demo clip shows generated scenes; it means nothing to models trained on a user's labels.
+    demo = demo and pair.config.data is None
     paths = export_pair(pair, model_dir)
     if int8:
         cfg = pair.config
