@@ -39,6 +39,7 @@ WAIT_DEPTH = 3
 class _Channel:
     policy: Policy
     release: Release
+    space: threading.Condition  # a blocked producer of this stream waits here for room
     queue: deque[Prepared] = field(default_factory=deque)
     last_put: float | None = None
     interval: float = 0.0  # smoothed time between frames; 0 until known
@@ -60,12 +61,11 @@ class Batcher:
     """The meeting point of capture threads (producers) and the inference thread (consumer)."""
 
     def __init__(self, on_drop: Callable[[str, str], None]) -> None:
-        # One lock, two conditions: the inference thread waits for frames on ``_cond``, blocked
-        # producers wait for room on ``_space``, so each event wakes only who can use it (a single
-        # condition woke every capture thread on every put and take).
-        lock = threading.Lock()
-        self._cond = threading.Condition(lock)
-        self._space = threading.Condition(lock)
+        # One lock, a condition per waiter: the inference thread waits for frames on ``_cond``,
+        # a blocked producer for room in its own stream's queue, so each event wakes only the
+        # thread that can use it (one shared condition woke every capture thread on every put).
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._channels: dict[str, _Channel] = {}
         self._order: deque[str] = deque()
         self._on_drop = on_drop
@@ -76,7 +76,7 @@ class Batcher:
         with self._cond:
             if stream not in self._channels:
                 self._order.append(stream)
-            self._channels[stream] = _Channel(policy, release)
+            self._channels[stream] = _Channel(policy, release, threading.Condition(self._lock))
 
     def unregister(self, stream: str) -> None:
         """Remove a stream, releasing its pending frame and waking its blocked producer."""
@@ -85,7 +85,8 @@ class Batcher:
             if stream in self._order:
                 self._order.remove(stream)
             self._cond.notify_all()
-            self._space.notify_all()
+            if channel is not None:
+                channel.space.notify_all()
         while channel is not None and channel.queue:
             channel.release(channel.queue.popleft())
 
@@ -94,7 +95,8 @@ class Batcher:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-            self._space.notify_all()
+            for channel in self._channels.values():
+                channel.space.notify_all()
 
     def put(self, item: Prepared, stop: threading.Event) -> bool:
         """Offer a frame; return False if it was not accepted (stream gone, closing or stopping)."""
@@ -110,7 +112,7 @@ class Batcher:
                 and not self._closed
             ):
                 # Bounded waits so a stop request is seen promptly.
-                self._space.wait(0.1)
+                channel.space.wait(0.1)
                 channel = self._channels.get(stream)
             if channel is None or self._closed or (channel.policy is Policy.WAIT and stop.is_set()):
                 accepted = False
@@ -181,8 +183,8 @@ class Batcher:
             for stream in taken:
                 self._order.remove(stream)
                 self._order.append(stream)
-            if any(self._channels[s].policy is Policy.WAIT for s in taken):
-                self._space.notify_all()
+            for stream in taken:
+                self._channels[stream].space.notify()
         return batch
 
     def release(self, item: Prepared) -> None:
