@@ -121,7 +121,7 @@ def _to_onnx(
         # and named dynamic axes in one file; the warning says nothing actionable to users.
         warnings.simplefilter("ignore", category=DeprecationWarning)
         warnings.simplefilter("ignore", category=UserWarning)
-        warnings.simplefilter("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", message="Converting a tensor to a Python boolean")
         torch.onnx.export(
             module,
             args,
