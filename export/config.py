@@ -25,7 +25,7 @@ class TrainConfig:
     streams: int = 200
     stream_length: int = 120
     jpeg_prob: float = 0.3
-    cnn_steps: int = 2400
+    cnn_steps: int = 3000
     cnn_batch: int = 64
     cnn_lr: float = 4e-3
     position_weight: float = 5.0

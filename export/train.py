@@ -13,8 +13,12 @@ from tqdm import tqdm
 from export.config import TrainConfig
 from export.datasets import MEAN, STD, VideoSet
 from export.nets import FrameCNN, FrameNetConfig, SequenceGRU, SequenceNetConfig
+from export.scene_motion import MOTIONS
 
 logger = logging.getLogger(__name__)
+
+POSITION_SHIFT = 0.4  # in embedding units (POSITION_SCALE x normalised coordinates)
+CLASS_FEATURE_DROP = 0.5
 
 
 def _batch_images(images: torch.Tensor, idx: np.ndarray) -> torch.Tensor:
@@ -123,6 +127,45 @@ def _window(data: VideoSet, rng: np.random.Generator, length: int, skip_prob: fl
     return idx, since
 
 
+def _mirror_maps(classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Label permutations for a horizontal and a vertical mirror, for the generator's motions only."""
+    if classes != MOTIONS:
+        return None
+    swap_h = {"left": "right", "right": "left"}
+    swap_v = {"up": "down", "down": "up"}
+    h = torch.tensor([classes.index(swap_h.get(c, c)) for c in classes])
+    v = torch.tensor([classes.index(swap_v.get(c, c)) for c in classes])
+    return h, v
+
+
+def _augment_windows(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mean: torch.Tensor,
+    maps: tuple[torch.Tensor, torch.Tensor] | None,
+    gen: torch.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Augment embedding windows ``[T, N, E]``; the last two features are the (x, y) position.
+
+    Mirroring a window's track (and swapping left/right, up/down) quadruples the motions seen;
+    shifting the whole track teaches that motion is in the differences, not the place; dropping
+    class features per window keeps the GRU from memorising scenes by their appearance.
+    Without these the GRU reached 100 % on training streams and ~84 % held out.
+    """
+    n, e = x.shape[1], x.shape[2]
+    if maps is not None:
+        hflip = torch.rand(n, generator=gen) < 0.5
+        vflip = torch.rand(n, generator=gen) < 0.5
+        x[:, hflip, e - 2] *= -1
+        x[:, vflip, e - 1] *= -1
+        y = torch.where(hflip.unsqueeze(0), maps[0][y], y)
+        y = torch.where(vflip.unsqueeze(0), maps[1][y], y)
+    x[:, :, e - 2 :] += (torch.rand(1, n, 2, generator=gen) * 2 - 1) * POSITION_SHIFT
+    keep = (torch.rand(1, n, e - 2, generator=gen) > CLASS_FEATURE_DROP).float()
+    x[:, :, : e - 2] = x[:, :, : e - 2] * keep + mean[: e - 2] * (1 - keep)
+    return x, y
+
+
 def train_sequence_gru(embeddings: np.ndarray, data: VideoSet, cfg: TrainConfig) -> SequenceGRU:
     """Train on windows of embeddings that cross segment changes; early steps of a segment weigh less."""
     net = SequenceGRU(
@@ -137,6 +180,7 @@ def train_sequence_gru(embeddings: np.ndarray, data: VideoSet, cfg: TrainConfig)
     mean, std = emb.mean(0), emb.std(0).clamp_min(1e-3)
     net.set_feature_stats(mean, std)
     labels = torch.from_numpy(data.motion_labels)
+    maps = _mirror_maps(data.motion_classes)
     rng = np.random.default_rng([cfg.seed, 20])
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.gru_lr, weight_decay=1e-4)
@@ -148,8 +192,8 @@ def train_sequence_gru(embeddings: np.ndarray, data: VideoSet, cfg: TrainConfig)
         idx = torch.from_numpy(np.stack([w[0] for w in windows], axis=1))  # [T, N]
         since = torch.from_numpy(np.stack([w[1] for w in windows], axis=1))
         x = emb[idx] + torch.randn((*idx.shape, emb.shape[1]), generator=gen) * std * 0.05
+        x, y = _augment_windows(x, labels[idx], mean, maps, gen)
         logits = net.sequence(x)
-        y = labels[idx]
         # The first steps of a segment cannot be known yet; from ~7 frames in they count fully.
         weight = ((since.float() - 1) / 6).clamp(0, 1)
         loss_all = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none", label_smoothing=0.05)
