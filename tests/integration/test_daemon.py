@@ -284,3 +284,30 @@ def test_rtsp_stream_from_a_real_server(
     assert seqs == sorted(seqs)
     states = [m["state"] for m in sub.status() if m["event"] == "stream_state"]
     assert "up" in states
+
+
+def test_subscribe_command_filters_counts_and_exits_cleanly_on_ctrl_c(tmp_path: Path, setup: dict[str, Any]) -> None:
+    clip = colour_clip(tmp_path / "red.mp4", "red", 20)
+    streams = [
+        {"name": "cam", "source": str(clip), "realtime": True, "loop": True},
+        {"name": "cam2", "source": str(clip), "realtime": True, "loop": True},
+    ]
+    endpoint = setup["publish"]["endpoint"]
+    base = [sys.executable, "-m", "streamer", "subscribe", "--endpoint", endpoint]
+    counted = subprocess.Popen([*base, "--stream", "cam", "--count", "10"], stdout=subprocess.PIPE, text=True)
+    forever = subprocess.Popen([*base, "--no-status"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start(tmp_path, {**setup, "streams": streams})
+    try:
+        out, _ = counted.communicate(timeout=30)
+        time.sleep(0.5)
+        forever.send_signal(signal.SIGINT)
+        all_out, all_err = forever.communicate(timeout=10)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert counted.returncode == 0 and len(lines) == 10
+    assert {m["stream"] for m in lines} == {"cam"}  # "cam2" shares the prefix but is filtered out
+    assert forever.returncode == 0 and "Traceback" not in all_err
+    seen = {json.loads(line)["stream"] for line in all_out.splitlines()}
+    assert seen == {"cam", "cam2"}
