@@ -22,6 +22,8 @@ STATUS_TOPIC = "_status"
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://", "srt://")
 
 PositiveFloat = Annotated[float, Field(gt=0)]
+# An hour bounds every wait: longer is a typo, and huge values overflow OpenCV's millisecond timeouts.
+Seconds = Annotated[float, Field(gt=0, le=3600)]
 
 
 class _Strict(BaseModel):
@@ -54,7 +56,7 @@ class MetricsConfig(_Strict):
     enabled: bool = True
     listen: str = DEFAULT_METRICS
     # A stream whose newest frame is older than this makes /healthz unhealthy.
-    health_max_age_s: PositiveFloat = 5.0
+    health_max_age_s: Seconds = 5.0
 
     @field_validator("listen")
     @classmethod
@@ -70,17 +72,17 @@ class PipelineConfig(_Strict):
     # How long the batcher waits for more streams once one frame is ready.
     batch_deadline_ms: float = Field(default=4.0, ge=0, le=1000)
     # A gap longer than this between two frames of a stream resets its sequence state.
-    state_reset_gap_s: PositiveFloat = 2.0
+    state_reset_gap_s: Seconds = 2.0
     # A stage whose loop has not turned for this long is stalled: /healthz fails and the systemd
     # watchdog is no longer fed. Longer than any bounded wait (open and read timeouts, backoff steps).
-    stall_after_s: PositiveFloat = 15.0
+    stall_after_s: Seconds = 15.0
 
 
 class CaptureConfig(_Strict):
-    open_timeout_s: PositiveFloat = 5.0
-    read_timeout_s: PositiveFloat = 3.0
-    backoff_initial_s: PositiveFloat = 0.5
-    backoff_max_s: PositiveFloat = 10.0
+    open_timeout_s: Seconds = 5.0
+    read_timeout_s: Seconds = 3.0
+    backoff_initial_s: Seconds = 0.5
+    backoff_max_s: Seconds = 10.0
 
     @model_validator(mode="after")
     def _order(self) -> CaptureConfig:

@@ -84,10 +84,12 @@ class Pipeline:
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
+        enabled = [s for s in self.config.streams if s.enabled]
+        for stream in enabled:
+            resolve(stream, self.config)  # a bad source fails start-up before any stream runs
         self.inference.start()
-        for stream in self.config.streams:
-            if stream.enabled:
-                self.add_stream(stream)
+        for stream in enabled:
+            self.add_stream(stream)
 
     def stop(self, timeout: float = 2.0) -> None:
         """Stop capture first, let inference finish its batch, then stop it."""
@@ -101,7 +103,8 @@ class Pipeline:
             s.worker.join(max(0.0, deadline - time.monotonic()))
         self.inference.stop()
         self.batcher.close()
-        self.inference.join(max(0.1, deadline - time.monotonic()))
+        if self.inference.ident is not None:  # start() may have failed before starting it
+            self.inference.join(max(0.1, deadline - time.monotonic()))
 
     def add_stream(self, cfg: StreamConfig) -> None:
         """Start capturing a stream; raise ConfigError if its source cannot be resolved."""
