@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 import time
 from pathlib import Path
 
@@ -11,10 +10,11 @@ import numpy as np
 from export.ort_run import session
 
 
-def ms_per_frame(paths: list[Path], x: np.ndarray, rounds: int = 7, per_round: int = 60) -> list[float]:
-    """Median milliseconds per frame of each model on input ``x``, rounds interleaved.
+def ms_per_frame(paths: list[Path], x: np.ndarray, rounds: int = 15, per_round: int = 40) -> list[float]:
+    """Best-round milliseconds per frame of each model on input ``x``, rounds interleaved.
 
-    Interleaving means a burst of load from other processes hits every model alike.
+    Interleaving means a burst of load from other processes hits every model alike; the best
+    round (as ``timeit`` advises) is the figure least disturbed by that load on a shared machine.
     """
     sessions = [session(p) for p in paths]
     name = sessions[0].get_inputs()[0].name
@@ -28,7 +28,7 @@ def ms_per_frame(paths: list[Path], x: np.ndarray, rounds: int = 7, per_round: i
             for _ in range(per_round):
                 sess.run(None, {name: x})
             samples[i].append((time.perf_counter() - t0) / per_round / len(x) * 1000.0)
-    return [statistics.median(s) for s in samples]
+    return [min(s) for s in samples]
 
 
 def ms_per_step(path: Path, feature_size: int, layers: int, hidden: int, steps: int = 400) -> float:
