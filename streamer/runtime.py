@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import os
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import onnxruntime as ort
 
 from streamer.config import ModelConfig
 from streamer.errors import ModelError
+from streamer.modelcheck import TensorInfo, check_io
 from streamer.modelspec import ModelSpec, decode_metadata, merged, spec_from_fields
 
 logger = logging.getLogger(__name__)
@@ -46,13 +46,6 @@ def version() -> str:
 
 def available_providers() -> list[str]:
     return list(ort.get_available_providers())
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    name: str
-    shape: tuple[int | str | None, ...]
-    type: str
 
 
 class Model:
@@ -202,58 +195,6 @@ def _session(path: Path, cfg: ModelConfig, where: str, threads: int) -> Any:
         raise ModelError(f"{where}: {path}: not a loadable ONNX model ({first[:200]})") from None
 
 
-def _check_dims(info: TensorInfo, expected: tuple[int | None, ...], where: str) -> None:
-    """Fixed dims in the model must equal the spec's; symbolic dims (batch) accept anything."""
-    if len(info.shape) != len(expected):
-        raise ModelError(
-            f"{where}: input {info.name!r} has rank {len(info.shape)} {list(info.shape)}, spec expects {len(expected)}"
-        )
-    for have, want in zip(info.shape, expected, strict=True):
-        if isinstance(have, int) and want is not None and have != want:
-            raise ModelError(
-                f"{where}: input {info.name!r} has shape {list(info.shape)}, spec expects "
-                f"{['N' if w is None else w for w in expected]}"
-            )
-
-
-def _validate(model: Model, where: str) -> None:
-    spec = model.spec
-    for role, out_name in spec.outputs.items():
-        if out_name not in model.outputs:
-            raise ModelError(
-                f"{where}: output {out_name!r} (role {role}) not in model outputs {sorted(model.outputs)}"
-            )
-    if spec.input is not None:
-        info = model.inputs.get(spec.input.name)
-        if info is None:
-            raise ModelError(f"{where}: input {spec.input.name!r} not in model inputs {sorted(model.inputs)}")
-        want_type = "tensor(uint8)" if spec.input.dtype == "uint8" else "tensor(float)"
-        if info.type != want_type:
-            raise ModelError(f"{where}: input {info.name!r} is {info.type}, spec says {spec.input.dtype}")
-        _check_dims(info, (None, *spec.input.shape(1)[1:]), where)
-    if spec.kind == "sequence" and spec.state is not None and spec.features_input is not None:
-        feat = model.inputs.get(spec.features_input)
-        if feat is None:
-            raise ModelError(f"{where}: features input {spec.features_input!r} not in model inputs")
-        _check_dims(feat, (None, spec.feature_size), where)
-        state = model.inputs.get(spec.state.input)
-        if state is None:
-            raise ModelError(f"{where}: state input {spec.state.input!r} not in model inputs")
-        _check_dims(state, (spec.state.layers, None, spec.state.size), where)
-        if spec.state.output not in model.outputs:
-            raise ModelError(f"{where}: state output {spec.state.output!r} not in model outputs")
-    extra = set(model.inputs) - {n for n in _fed_inputs(spec) if n}
-    if extra:
-        raise ModelError(f"{where}: model has inputs the spec does not feed: {sorted(extra)}")
-
-
-def _fed_inputs(spec: ModelSpec) -> list[str | None]:
-    names: list[str | None] = [spec.input.name if spec.input else None, spec.features_input]
-    if spec.state is not None:
-        names.append(spec.state.input)
-    return names
-
-
 def warmup_feeds(spec: ModelSpec, batch: int) -> dict[str, npt.NDArray[Any]]:
     """Zero inputs of the right shapes for a batch, as the daemon will feed them."""
     feeds: dict[str, npt.NDArray[Any]] = {}
@@ -303,7 +244,7 @@ def load_model(name: str, path: Path, cfg: ModelConfig, max_batch: int) -> Model
         # The kind was only known from the model's metadata: reopen with its thread count.
         session = _session(path, cfg, where, intra_op_threads(cfg, spec.kind))
     model = Model(name, path, spec, session, cfg.io_binding)
-    _validate(model, where)
+    check_io(model.spec, model.inputs, model.outputs, where)
     _warm_up(model, max_batch, where)
     binding = ", I/O binding" if model.io_binding else ""
     logger.info("model %s: %s (%s) on %s%s", name, path.name, spec.kind, model.provider, binding)
