@@ -61,6 +61,7 @@ class ModelSet:
 class InferenceEvents(Protocol):
     def inferred(self, model: str, seconds: float, batch: int) -> None: ...
     def processed(self, stream: str) -> None: ...
+    def dropped(self, stream: str, reason: str) -> None: ...
 
 
 class InferenceWorker(threading.Thread):
@@ -115,7 +116,7 @@ class InferenceWorker(threading.Thread):
             except Exception:  # a failing batch must not kill the loop; its frames are counted lost
                 logger.exception("inference failed on a batch of %d", len(batch))
                 for item in batch:
-                    self._events.processed(item.info.stream)
+                    self._events.dropped(item.info.stream, "error")
                 continue
             for result in results:
                 self._events.processed(result.info.stream)

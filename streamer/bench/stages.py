@@ -163,6 +163,9 @@ class _NoEvents:
     def processed(self, stream: str) -> None:
         pass
 
+    def dropped(self, stream: str, reason: str) -> None:
+        pass
+
 
 def sample_results(models: ModelSet, specs: Mapping[str, InputSpec], frames: Sequence[Image]) -> list[Result]:
     """Real results for a batch of frames, produced by the daemon's own inference code."""
