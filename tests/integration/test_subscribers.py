@@ -115,6 +115,7 @@ def test_no_subscriber_and_a_slow_one(tmp_path: Path, clips: Clips, daemon_proce
         time.sleep(2.0)
         slow.connect(ports.endpoint)
         before = running.scrape()
+        wall0 = time.time()
         t0 = time.monotonic()
         rss0 = rss_bytes(pid)
         slow_msgs: list[dict[str, Any]] = []
@@ -124,9 +125,18 @@ def test_no_subscriber_and_a_slow_one(tmp_path: Path, clips: Clips, daemon_proce
                 slow_msgs.append(_decode(slow.recv_multipart()))
             time.sleep(max(0.0, t0 + i + 1 - time.monotonic()))
             rss_peak = max(rss_peak, rss_bytes(pid))
+        wall_end = time.time()
         after = running.scrape()
         t1 = time.monotonic()
         wall1 = time.time()
+        # The window is judged by capture time, not arrival time: on a busy machine the fast
+        # subscriber's thread may still be reading the window's last messages when it closes.
+        wait_until(
+            lambda: any(_decode([b"", m.raw])["t_capture"] > wall1 for m in fast.results("s0")[-3:]),
+            10,
+            0.05,
+            "fast subscriber caught up",
+        )
         # What the slow one gets when it finally reads fast: what the kernel's socket buffers and
         # its HWM queue in the daemon held, then fresh results (never the whole backlog).
         backlog = 0
@@ -152,7 +162,9 @@ def test_no_subscriber_and_a_slow_one(tmp_path: Path, clips: Clips, daemon_proce
     rates_slow = {s: delta("streamer_frames_processed_total", s) / dt for s in STREAMS}
     published = sum(delta("streamer_messages_published_total", s) for s in STREAMS)
     msg_bytes = len(fast.results("s0")[-1].raw)
-    fast_in_window = sum(1 for m in fast.messages() if m.topic != "_status" and t0 <= m.t_recv <= t1)
+    fast_in_window = sum(
+        1 for m in fast.messages() if m.topic != "_status" and wall0 <= _decode([b"", m.raw])["t_capture"] <= wall_end
+    )
     share = {s: rates_slow[s] / rates_none[s] for s in STREAMS}
     report(
         "subscribers: none, then slow + fast",
@@ -236,10 +248,20 @@ def test_hundred_subscribers_come_and_go(tmp_path: Path, clips: Clips, daemon_pr
         threads0, fds0 = process_threads(pid), len(process_fds(pid))
         rates0 = rate(running, STREAMS, 4.0)
         before = running.scrape()
+        wall0 = time.time()
         t0 = time.monotonic()
         rounds = churn(ports.endpoint, CHURN_SECONDS, 100)
+        wall_end = time.time()
         after = running.scrape()
         t1 = time.monotonic()
+        # Counted by capture time (see test_no_subscriber_and_a_slow_one), once the reader caught up.
+        wall1 = time.time()
+        wait_until(
+            lambda: any(m.body["t_capture"] > wall1 for m in running.sub.results(STREAMS[0])[-3:]),
+            10,
+            0.05,
+            "steady subscriber caught up",
+        )
         dt = t1 - t0
         name = "streamer_frames_processed_total"
         rates1 = {s: (value(after, name, stream=s) - value(before, name, stream=s)) / dt for s in STREAMS}
@@ -251,7 +273,9 @@ def test_hundred_subscribers_come_and_go(tmp_path: Path, clips: Clips, daemon_pr
             - value(before, "streamer_messages_published_total", stream=s)
             for s in STREAMS
         )
-        steady = sum(1 for m in running.sub.messages() if m.topic in STREAMS and t0 <= m.t_recv <= t1)
+        steady = sum(
+            1 for m in running.sub.messages() if m.topic in STREAMS and wall0 <= m.body["t_capture"] <= wall_end
+        )
         report(
             "subscribers: 100 connect, receive, disconnect, in a loop",
             rounds=len(rounds),
