@@ -18,10 +18,10 @@ import jsonschema
 import numpy as np
 import pytest
 import zmq
-from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.codec import schema
 from tests import tinymodels
+from tests.integration.robust_rig import scrape
 from tests.support.procs import free_port, wait_until
 from tests.systemd.daemon import toml_dumps
 
@@ -113,15 +113,6 @@ def start(tmp_path: Path, config: dict[str, Any], *extra: str) -> subprocess.Pop
         stderr=open(tmp_path / "stderr.log", "wb"),
         stdout=subprocess.DEVNULL,
     )
-
-
-def scrape(listen: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = urllib.request.urlopen(f"http://{listen}/metrics", timeout=5).read().decode()
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for fam in text_string_to_metric_families(text)
-        for s in fam.samples
-    }
 
 
 def test_offline_files_lose_nothing_and_messages_validate(
