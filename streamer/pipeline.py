@@ -113,18 +113,16 @@ class Pipeline:
         policy = Policy.WAIT if source.kind is SourceKind.FILE and not cfg.realtime else Policy.LATEST
         self.metrics.add_stream(cfg.name)
         self.batcher.register(cfg.name, policy, preparer.release)
-        stop_ref: list[CaptureWorker] = []
-
         def emit(frame: Frame) -> None:
             if self.batcher.busy(cfg.name):
                 # Inference has not taken this stream's previous frame: skip preprocessing this one
                 # (counted) so capture keeps pace with the camera under overload.
                 self.dropped(cfg.name, "superseded")
                 return
-            self.batcher.put(preparer(frame), stop_ref[0].stop_event)
+            # ``worker`` is bound below, before the thread that calls emit starts.
+            self.batcher.put(preparer(frame), worker.stop_event)
 
         worker = CaptureWorker(cfg, source, self.config.capture, emit, self)
-        stop_ref.append(worker)
         with self._lock:
             self._streams[cfg.name] = _Stream(cfg, source, worker, preparer)
         logger.info("stream %s: %s (%s, %s)", cfg.name, source.display, source.kind.value, policy.value)
