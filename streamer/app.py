@@ -48,17 +48,14 @@ class Daemon:
 
     # -- start-up ----------------------------------------------------------------------------
     def start(self) -> None:
-        """Load models, bind sockets, start streams. Raises ConfigError for anything misconfigured."""
+        """Load models, bind sockets, start streams. Raises ConfigError for anything misconfigured;
+        the caller then calls :meth:`shutdown`, which closes whatever was opened."""
         configure_ffmpeg()
         # Bind first: subscribers that were waiting connect while the models load, and so do
         # not miss the first results.
-        self.publisher = Publisher(self.config.publish, Path(self.config.base_dir), self._publish_events())
+        self.publisher = Publisher(self.config.publish, Path(self.config.base_dir), _PublishRouter(self))
         self.publisher.start()
-        try:
-            models = load_models(self.config)
-        except ConfigError:
-            self.publisher.close()
-            raise
+        models = load_models(self.config)
         providers = sorted({m.provider for m in models.all()})
         self.metrics.build.info(
             {"version": __version__, "onnxruntime": ort_version(), "providers": ",".join(providers)}
@@ -66,20 +63,13 @@ class Daemon:
         if self.config.metrics.enabled:
             host, _, port = self.config.metrics.listen.rpartition(":")
             self.server = MetricsServer(self.metrics.registry, self._health, host.strip("[]"), int(port))
-            try:
-                self.server.start()
-            except ConfigError:
-                self.publisher.close()
-                raise
+            self.server.start()
         self.pipeline = self._new_pipeline(self.config, models)
         self.pipeline.start()
         self.publisher.status(StatusEvent("daemon_start", detail=f"streamer {__version__}"))
         logger.info(
             "streamer %s running: %d stream(s), models on %s", __version__, len(self.config.streams), providers
         )
-
-    def _publish_events(self) -> _PublishRouter:
-        return _PublishRouter(self)
 
     def _new_pipeline(self, config: Config, models: ModelSet) -> Pipeline:
         if self.publisher is None:
