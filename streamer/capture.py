@@ -9,6 +9,7 @@ nothing of metrics or publishing.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import threading
 import time
@@ -57,10 +58,48 @@ def file_problem(frames: int, declared: int | None) -> str | None:
     return None
 
 
+FileId = tuple[int, int, int, int]  # device, inode, size, mtime: the same file, unchanged
+
+
+def file_id(path: str) -> FileId | None:
+    """What identifies a file's content cheaply; None if it is gone."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
     """Capped exponential backoff with jitter: in [d/2, d] where d = min(cap, initial * 2**attempt)."""
     d = min(cap, initial * (2.0 ** min(attempt, 30)))
     return d * (0.5 + 0.5 * rng.random())
+
+
+class Pacer:
+    """Plays a file like a camera: one frame every ``1 / fps`` seconds, on a schedule.
+
+    The schedule runs on across the loops of a looping file, so the time spent rewinding it is
+    made up by the next frames and the stream keeps its native rate. A lag beyond ``MAX_LAG_S``
+    (the machine was starved) restarts the schedule from now rather than bursting to catch up.
+    """
+
+    MAX_LAG_S = 0.5
+
+    def __init__(self, fps: float) -> None:
+        self.interval = 1.0 / fps
+        self._due: float | None = None
+
+    def wait(self, now: float) -> float:
+        """Seconds until the next frame is due (zero or less: read it now)."""
+        if self._due is None or now - self._due > self.MAX_LAG_S:
+            self._due = now
+        return self._due - now
+
+    def advance(self) -> None:
+        """A frame was read: the next one is due one interval after this one."""
+        assert self._due is not None, "wait() before advance()"
+        self._due += self.interval
 
 
 class CaptureWorker(threading.Thread):
@@ -117,59 +156,91 @@ class CaptureWorker(threading.Thread):
             self.heartbeat = time.monotonic()
 
     def _run(self) -> None:
+        if self.source.kind is SourceKind.FILE:
+            self._play_file()
+        else:
+            self._follow_live()
+
+    def _play_file(self) -> None:
+        """Read a file once, or over and over with ``loop``; a file that is not a usable video fails."""
+        self._set(StreamState.CONNECTING)
+        cap = self._open()
+        if cap is None:
+            self._set(StreamState.FAILED, f"cannot open {self.source.display}")
+            return
+        pacer = Pacer(native_fps(cap)) if self.cfg.realtime else None
+        opened = file_id(str(self.source.target))
+        try:
+            while True:
+                frames = self._read_loop(cap, reconnect=False, pacer=pacer)
+                if self.stop_event.is_set():
+                    break
+                problem = file_problem(frames, declared_frames(cap))
+                if problem is not None:
+                    logger.error("stream %s: %s: %s", self.cfg.name, self.source.display, problem)
+                    self._set(StreamState.FAILED, problem)
+                    return
+                if not self.cfg.loop:
+                    logger.info("stream %s: end of file after %d frames", self.cfg.name, frames)
+                    self._set(StreamState.STOPPED, "end of file")
+                    return
+                logger.debug("stream %s: end of file, looping", self.cfg.name)
+                self._epoch += 1  # the clip jumps back: a new sequence
+                cap, opened = self._rewind(cap, opened)
+                if cap is None:
+                    self._set(StreamState.FAILED, f"cannot open {self.source.display} again: deleted or no longer a video")
+                    return
+        finally:
+            if cap is not None:
+                cap.release()
+            self.heartbeat = time.monotonic()
+        self._set(StreamState.STOPPED, "stopped")
+
+    def _rewind(self, cap: cv2.VideoCapture, opened: FileId | None) -> tuple[cv2.VideoCapture | None, FileId | None]:
+        """Back to the first frame: seek if the file is unchanged, else reopen it (or fail if gone).
+
+        Seeking keeps a looping file clear of the open lock in OpenCV's FFmpeg backend, which
+        holds every open (this file's too) while any camera is being opened.
+        """
+        if opened is not None and file_id(str(self.source.target)) == opened and cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
+            return cap, opened
+        cap.release()
+        return self._open(), file_id(str(self.source.target))
+
+    def _open(self) -> cv2.VideoCapture | None:
+        self.heartbeat = time.monotonic()
+        cap = open_capture(self.source, self.capture_cfg)
+        self.heartbeat = time.monotonic()
+        return cap
+
+    def _follow_live(self) -> None:
+        """Open, read until the source is lost, back off, reopen; until stopped."""
         attempt = 0
         had_frames = False  # has this stream ever been up (a later open is a reconnect)
-        looping = False
         while not self.stop_event.is_set():
-            if not looping:
-                self._set(StreamState.CONNECTING)
-            looping = False
-            self.heartbeat = time.monotonic()
-            cap = open_capture(self.source, self.capture_cfg)
-            self.heartbeat = time.monotonic()
+            self._set(StreamState.CONNECTING)
+            cap = self._open()
             if cap is None:
-                if self.source.kind is SourceKind.FILE:
-                    self._set(StreamState.FAILED, f"cannot open {self.source.display}")
-                    return
                 if self._back_off(attempt, f"cannot open {self.source.display}"):
                     break
                 attempt += 1
                 continue
             retry_at = 0.0
-            declared: int | None = None
             try:
                 if had_frames:
                     self._epoch += 1
-                frames = self._read_loop(cap, reconnect=had_frames and self.source.live)
-                if frames:
+                if self._read_loop(cap, reconnect=had_frames):
                     had_frames = True
                     attempt = 0
-                if self.source.live and not self.stop_event.is_set():
+                if not self.stop_event.is_set():
                     # Report the loss before release(): closing a session with a silent server
                     # waits out its own timeouts, and the stream is down already. The backoff
                     # runs from now, so that wait counts against it.
                     retry_at = time.monotonic() + self._announce_backoff(attempt, "stream lost")
-                elif self.source.kind is SourceKind.FILE:
-                    declared = declared_frames(cap)
             finally:
                 cap.release()
                 self.heartbeat = time.monotonic()
-            if self.stop_event.is_set():
-                break
-            if self.source.kind is SourceKind.FILE:
-                problem = file_problem(frames, declared)
-                if problem is not None:
-                    logger.error("stream %s: %s: %s", self.cfg.name, self.source.display, problem)
-                    self._set(StreamState.FAILED, problem)
-                    return
-                if self.cfg.loop:
-                    logger.debug("stream %s: end of file, looping", self.cfg.name)
-                    looping = True
-                    continue
-                logger.info("stream %s: end of file after %d frames", self.cfg.name, frames)
-                self._set(StreamState.STOPPED, "end of file")
-                return
-            if self._sleep(max(0.0, retry_at - time.monotonic())):
+            if self.stop_event.is_set() or self._sleep(max(0.0, retry_at - time.monotonic())):
                 break
             attempt += 1
         self._set(StreamState.STOPPED, "stopped")
@@ -186,25 +257,23 @@ class CaptureWorker(threading.Thread):
         """Wait before the next open; True if asked to stop meanwhile."""
         return self._sleep(self._announce_backoff(attempt, why))
 
-    def _read_loop(self, cap: cv2.VideoCapture, reconnect: bool) -> int:
+    def _read_loop(self, cap: cv2.VideoCapture, reconnect: bool, pacer: Pacer | None = None) -> int:
         """Read until the source ends or fails or we are stopped; return the frames read."""
-        paced = self.source.kind is SourceKind.FILE and self.cfg.realtime
-        interval = 1.0 / native_fps(cap) if paced else 0.0
         min_gap = 1.0 / self.cfg.max_fps if self.cfg.max_fps else 0.0
         live = self.source.live
         read_timeout = self.capture_cfg.read_timeout_s
-        start = time.monotonic()
         last_kept = -1e9
         count = 0
         while not self.stop_event.is_set():
-            if paced:
-                # Play a file like a camera: frame n is due at start + n / fps.
-                due = start + count * interval
-                if due > time.monotonic() and self._sleep(due - time.monotonic()):
+            if pacer is not None:
+                wait = pacer.wait(time.monotonic())
+                if wait > 0 and self._sleep(wait):
                     break
             before = time.monotonic()
             if not cap.grab():
                 break
+            if pacer is not None:
+                pacer.advance()
             now = time.monotonic()
             self.heartbeat = now
             if live and now - before >= read_timeout:

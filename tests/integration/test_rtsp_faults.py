@@ -155,6 +155,15 @@ class Faults:
     detect_s: list[float]
 
 
+def drops(samples: dict[Any, float], stream: str) -> dict[str, float]:
+    """Frames of ``stream`` dropped so far, by reason."""
+    return {
+        dict(labels)["reason"]: v
+        for (name, labels), v in samples.items()
+        if name == "streamer_frames_dropped_total" and dict(labels).get("stream") == stream and v
+    }
+
+
 def check_after_faults(rig: Rig, label: str, f: Faults) -> None:
     """The other streams kept their rate, reconnects and stream_up are exact, resources are back,
     and each outage started a new epoch with fresh sequence state."""
@@ -176,6 +185,8 @@ def check_after_faults(rig: Rig, label: str, f: Faults) -> None:
         share={s: round(v, 3) for s, v in share.items()},
         threads=f"{len(f.threads0)}->{threads}",
         fds=f"{f.fds0}->{fds}",
+        drops={s: drops(samples, s) for s in OTHERS},
+        captured={s: value(samples, "streamer_frames_captured_total", stream=s) for s in OTHERS},
     )
     assert max(f.reconnect_s) <= BACKOFF_CAP_S + 2.0, f.reconnect_s
     assert all(v >= MIN_RATE_SHARE for v in share.values()), share

@@ -1,10 +1,18 @@
-"""Capture policies that need no camera: backoff bounds."""
+"""Capture policies: backoff bounds, and a file played like a camera keeping its rate across loops."""
 
 from __future__ import annotations
 
 import random
+import time
+from pathlib import Path
 
-from streamer.capture import backoff_delay
+import pytest
+
+from streamer.capture import CaptureWorker, Pacer, backoff_delay
+from streamer.config import CaptureConfig, StreamConfig
+from streamer.records import Frame, StreamState
+from streamer.sources import Source, SourceKind
+from tests.support.media import make_mp4v_clip
 
 
 def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
@@ -13,3 +21,100 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped() -> None:
         delays = [backoff_delay(attempt, 0.5, 10.0, rng) for _ in range(200)]
         assert all(nominal / 2 <= d <= nominal for d in delays)
         assert max(delays) - min(delays) > nominal / 4  # jittered, so restarts do not synchronise
+
+
+def test_pacer_spaces_frames_by_the_native_interval() -> None:
+    pacer = Pacer(25.0)
+    assert pacer.wait(100.0) == 0.0
+    pacer.advance()
+    assert pacer.wait(100.01) == pytest.approx(0.03)
+    pacer.advance()
+    assert pacer.wait(100.02) == pytest.approx(0.06)
+
+
+def test_pacer_makes_up_the_time_a_reopen_took() -> None:
+    """After a 100 ms pause (reopening a looping file) the next frames are due at once until the
+    schedule is met again, so the stream still delivers 25 frames per second overall."""
+    pacer = Pacer(25.0)
+    now, frames = 0.0, 0
+    while now < 10.0:
+        if frames and frames % 50 == 0:
+            now += 0.1  # the file loops every 2 s; reopening takes 100 ms
+        now += max(0.0, pacer.wait(now))
+        pacer.advance()
+        frames += 1
+        now += 0.001  # decoding
+    assert frames == pytest.approx(250, abs=1)
+
+
+def test_pacer_restarts_its_schedule_after_a_long_stall() -> None:
+    pacer = Pacer(25.0)
+    pacer.wait(0.0)
+    pacer.advance()
+    assert pacer.wait(2.0) == 0.0  # starved for 2 s: no burst of 50 frames to catch up
+    pacer.advance()
+    assert pacer.wait(2.0) == pytest.approx(0.04)
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.frames: list[Frame] = []
+        self.states: list[StreamState] = []
+
+    def __call__(self, frame: Frame) -> None:
+        self.frames.append(frame)
+
+    def state(self, stream: str, state: StreamState, detail: str) -> None:
+        self.states.append(state)
+
+    def captured(self, stream: str) -> None: ...
+    def dropped(self, stream: str, reason: str) -> None: ...
+    def reconnected(self, stream: str) -> None: ...
+
+
+def play(clip: Path, realtime: bool = True) -> tuple[CaptureWorker, Collector]:
+    cfg = StreamConfig(name="loop", source=str(clip), realtime=realtime, loop=True)
+    sink = Collector()
+    worker = CaptureWorker(cfg, Source(SourceKind.FILE, str(clip), str(clip)), CaptureConfig(), sink, sink)
+    worker.start()
+    return worker, sink
+
+
+def test_a_looping_realtime_file_keeps_its_native_rate(tmp_path: Path) -> None:
+    """A 10-frame clip at 25 fps loops every 0.4 s; over 3 s the stream still delivers 25 frames/s."""
+    worker, sink = play(make_mp4v_clip(tmp_path / "short.mp4", 10, 25.0))
+    deadline = time.monotonic() + 5.0
+    while not sink.frames and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert sink.frames, f"no frames; states {sink.states}"
+    t0 = sink.frames[0].info.t_capture_mono
+    time.sleep(3.0)
+    worker.stop()
+    worker.join(3.0)
+    assert not worker.is_alive()
+    in_window = [f for f in sink.frames if f.info.t_capture_mono - t0 < 3.0]
+    assert 72 <= len(in_window) <= 76, len(in_window)  # 75 are due in [t0, t0 + 3 s)
+
+
+def test_a_looping_file_replaced_on_disk_plays_the_new_content(tmp_path: Path) -> None:
+    """Each pass rewinds the open file; a file replaced meanwhile is reopened, one deleted fails."""
+    clip = tmp_path / "clip.mp4"
+    make_mp4v_clip(clip, 10, 25.0, size=(320, 240))
+    worker, sink = play(clip)
+    try:
+        deadline = time.monotonic() + 5.0
+        while len({f.info.epoch for f in sink.frames}) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)  # three passes over the same open file
+        assert {(f.info.width, f.info.height) for f in sink.frames} == {(320, 240)}
+        make_mp4v_clip(tmp_path / "next.mp4", 10, 25.0, size=(160, 120)).replace(clip)
+        deadline = time.monotonic() + 5.0
+        while sink.frames[-1].info.width != 160 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert (sink.frames[-1].info.width, sink.frames[-1].info.height) == (160, 120)
+        clip.unlink()
+        worker.join(5.0)
+        assert not worker.is_alive()
+        assert sink.states[-1] is StreamState.FAILED
+    finally:
+        worker.stop()
+        worker.join(3.0)
