@@ -166,7 +166,7 @@ class CaptureWorker(threading.Thread):
         self._set(StreamState.CONNECTING)
         cap = self._open()
         if cap is None:
-            self._set(StreamState.FAILED, f"cannot open {self.source.display}")
+            self._fail_unless_stopped(f"cannot open {self.source.display}")
             return
         pacer = Pacer(native_fps(cap)) if self.cfg.realtime else None
         opened = file_id(str(self.source.target))
@@ -188,13 +188,19 @@ class CaptureWorker(threading.Thread):
                 self._epoch += 1  # the clip jumps back: a new sequence
                 cap, opened = self._rewind(cap, opened)
                 if cap is None:
-                    self._set(StreamState.FAILED, f"cannot open {self.source.display} again: deleted or no longer a video")
+                    self._fail_unless_stopped(f"cannot open {self.source.display} again: deleted or not a video")
                     return
         finally:
             if cap is not None:
                 cap.release()
             self.heartbeat = time.monotonic()
         self._set(StreamState.STOPPED, "stopped")
+
+    def _fail_unless_stopped(self, why: str) -> None:
+        if self.stop_event.is_set():
+            self._set(StreamState.STOPPED, "stopped")
+        else:
+            self._set(StreamState.FAILED, why)
 
     def _rewind(self, cap: cv2.VideoCapture, opened: FileId | None) -> tuple[cv2.VideoCapture | None, FileId | None]:
         """Back to the first frame: seek if the file is unchanged, else reopen it (or fail if gone).
@@ -207,11 +213,17 @@ class CaptureWorker(threading.Thread):
         cap.release()
         return self._open(), file_id(str(self.source.target))
 
-    def _open(self) -> cv2.VideoCapture | None:
+    def _open(self, attempt: int = 0) -> cv2.VideoCapture | None:
+        """Open the source; None if it cannot be opened now or we were stopped while waiting our turn."""
         self.heartbeat = time.monotonic()
-        cap = open_capture(self.source, self.capture_cfg)
+        cap = open_capture(self.source, self.capture_cfg, attempt, self._still_wanted)
         self.heartbeat = time.monotonic()
         return cap
+
+    def _still_wanted(self) -> bool:
+        """Called while waiting to open: the thread is alive, so its heartbeat stays fresh."""
+        self.heartbeat = time.monotonic()
+        return not self.stop_event.is_set()
 
     def _follow_live(self) -> None:
         """Open, read until the source is lost, back off, reopen; until stopped."""
@@ -219,9 +231,9 @@ class CaptureWorker(threading.Thread):
         had_frames = False  # has this stream ever been up (a later open is a reconnect)
         while not self.stop_event.is_set():
             self._set(StreamState.CONNECTING)
-            cap = self._open()
+            cap = self._open(attempt)
             if cap is None:
-                if self._back_off(attempt, f"cannot open {self.source.display}"):
+                if self.stop_event.is_set() or self._back_off(attempt, f"cannot open {self.source.display}"):
                     break
                 attempt += 1
                 continue

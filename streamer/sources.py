@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +16,7 @@ import cv2
 from streamer.config import NETWORK_SCHEMES, CaptureConfig, Config, StreamConfig
 from streamer.credentials import read_secret, redact, with_credentials
 from streamer.errors import ConfigError
+from streamer.opengate import FFMPEG_OPENS
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +77,14 @@ def configure_ffmpeg(options: str = DEFAULT_FFMPEG_OPTIONS) -> None:
     os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", options)
 
 
-def open_capture(source: Source, cfg: CaptureConfig) -> cv2.VideoCapture | None:
-    """Open a source with bounded open/read timeouts; None if it cannot be opened now."""
+def open_capture(
+    source: Source, cfg: CaptureConfig, priority: int = 0, keep_alive: Callable[[], bool] = lambda: True
+) -> cv2.VideoCapture | None:
+    """Open a source with bounded open/read timeouts; None if it cannot be opened now.
+
+    FFmpeg opens take turns at :data:`FFMPEG_OPENS` (``priority`` and ``keep_alive`` are its);
+    None as well if ``keep_alive`` gave up while waiting.
+    """
     if source.kind is SourceKind.DEVICE:
         cap = cv2.VideoCapture(int(source.target), cv2.CAP_V4L2 if os.name == "posix" else cv2.CAP_ANY)
     else:
@@ -86,7 +94,12 @@ def open_capture(source: Source, cfg: CaptureConfig) -> cv2.VideoCapture | None:
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             int(cfg.read_timeout_s * 1000),
         ]
-        cap = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG, params)
+        if not FFMPEG_OPENS.acquire(priority, keep_alive):
+            return None
+        try:
+            cap = cv2.VideoCapture(str(source.target), cv2.CAP_FFMPEG, params)
+        finally:
+            FFMPEG_OPENS.release()
     if not cap.isOpened():
         cap.release()
         return None

@@ -8,6 +8,8 @@ after that many seconds).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import signal
 import socket
@@ -22,6 +24,7 @@ import pytest
 from tests.support.fixtures import DaemonFactory
 from tests.support.media import Clips
 from tests.support.procs import free_port
+from tests.support.silent import SilentCamera
 from tests.systemd.daemon import daemon_argv, file_stream, sample_sum, scrape, write_config
 
 pytestmark = pytest.mark.integration
@@ -151,6 +154,29 @@ def test_dead_camera_does_not_stop_the_watchdog(
     assert len(pings) >= 4, [n.fields for n in notes]
     assert time.monotonic() - pings[-1] < WATCHDOG_S
     assert daemon.running()
+
+
+def test_silent_cameras_do_not_stop_the_watchdog(
+    tmp_path: Path, clips: Clips, daemon_process: DaemonFactory, notify_socket: NotifySocket
+) -> None:
+    """Six cameras that accept and never answer: each open costs open_timeout_s (1 s) and FFmpeg opens
+    go one at a time, so a capture thread can wait 5 s for its turn, longer than stall_after_s. A
+    thread waiting its turn is alive: the watchdog keeps being fed and the file stream plays on."""
+    with contextlib.ExitStack() as stack:
+        silent = [stack.enter_context(SilentCamera()) for _ in range(6)]
+        streams = [file_stream("cam-a", clips.h264)]
+        streams += [{"name": f"silent-{i}", "source": c.url()} for i, c in enumerate(silent)]
+        cfg, metrics = _config(tmp_path, streams)
+        daemon = daemon_process(daemon_argv(cfg), env=_env(notify_socket))
+
+        ready = notify_socket.wait_for("READY", START_TIMEOUT_S)
+        notes = notify_socket.collect(4 * STALL_AFTER_S + 2 * WATCHDOG_S)
+        times = [ready.at, *_watchdogs(notes), time.monotonic()]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert max(gaps) < WATCHDOG_S, (gaps, [n.fields for n in notes])
+        assert all(c.connections >= 2 for c in silent), [c.connections for c in silent]  # they were retried
+        assert sample_sum(scrape(metrics), "streamer_frames_processed_total") > 0
+        assert daemon.running()
 
 
 def test_watchdog_stops_when_inference_stalls(
