@@ -76,6 +76,27 @@ def backoff_delay(attempt: int, initial: float, cap: float, rng: random.Random) 
     return d * (0.5 + 0.5 * rng.random())
 
 
+_nice_refused = threading.Event()  # warn once per process, not once per stream
+
+
+def lower_priority(nice: int) -> None:
+    """Add ``nice`` to the calling thread's niceness (Linux sets it per thread); warn once if refused.
+
+    Capture threads decode in parallel while inference is one serial stage: on few cores, CFS
+    shares a core between them equally and inference waits behind decoding. Measured with
+    ``streamer bench`` (4 streams, 2 cores): +10 raised pipeline frames/s by about a quarter.
+    """
+    if nice <= 0 or not hasattr(os, "setpriority"):
+        return
+    tid = threading.get_native_id()
+    try:
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError as e:
+        if not _nice_refused.is_set():
+            _nice_refused.set()
+            logger.warning("cannot lower the capture threads' priority (%s); inference shares cores with decoding", e)
+
+
 class Pacer:
     """Plays a file like a camera: one frame every ``1 / fps`` seconds, on a schedule.
 
@@ -147,6 +168,7 @@ class CaptureWorker(threading.Thread):
         return True
 
     def run(self) -> None:
+        lower_priority(self.capture_cfg.thread_nice)
         try:
             self._run()
         except Exception:  # a bug here must cost one stream, never the daemon

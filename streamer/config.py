@@ -83,6 +83,9 @@ class CaptureConfig(_Strict):
     read_timeout_s: Seconds = 3.0
     backoff_initial_s: Seconds = 0.5
     backoff_max_s: Seconds = 10.0
+    # Niceness added to each capture thread (0 = none). Decoding runs in as many threads as there
+    # are streams while inference is one serial stage: ranking it first keeps it on a core.
+    thread_nice: int = Field(default=10, ge=0, le=19)
 
     @model_validator(mode="after")
     def _order(self) -> CaptureConfig:

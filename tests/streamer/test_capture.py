@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -115,6 +117,28 @@ def test_a_looping_file_replaced_on_disk_plays_the_new_content(tmp_path: Path) -
         worker.join(5.0)
         assert not worker.is_alive()
         assert sink.states[-1] is StreamState.FAILED
+    finally:
+        worker.stop()
+        worker.join(3.0)
+
+
+@pytest.mark.parametrize("nice", [0, 10])
+def test_capture_threads_lower_their_own_priority_only(tmp_path: Path, nice: int) -> None:
+    """Each capture thread adds ``thread_nice`` to its niceness, so inference (nice 0) keeps a core."""
+    clip = make_mp4v_clip(tmp_path / "short.mp4", 10, 25.0)
+    cfg = StreamConfig(name="nice", source=str(clip), realtime=True, loop=True)
+    sink = Collector()
+    capture = CaptureConfig(thread_nice=nice)
+    worker = CaptureWorker(cfg, Source(SourceKind.FILE, str(clip), str(clip)), capture, sink, sink)
+    base = os.getpriority(os.PRIO_PROCESS, 0)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 5.0
+        while not sink.frames and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert worker.native_id is not None
+        assert os.getpriority(os.PRIO_PROCESS, worker.native_id) == min(19, base + nice)
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller is untouched
     finally:
         worker.stop()
         worker.join(3.0)
