@@ -118,8 +118,10 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None)
+    ap.add_argument("--thread-nice", type=int, default=None, help="[capture] thread_nice (default: the daemon's)")
     args = ap.parse_args()
-    config = daemon_config(args.cnn, args.rnn)
+    capture = {} if args.thread_nice is None else {"thread_nice": args.thread_nice}
+    config = daemon_config(args.cnn, args.rnn, capture)
     models = load_models(config)
     single = inference(models, [1], 2.0)[0].batch_ms
     deadline = config.pipeline.batch_deadline_ms

@@ -23,9 +23,10 @@ from streamer.pipeline import load_models
 from tests.bench.hand_loop import run_hand_loop
 
 
-def daemon_config(cnn: Path, rnn: Path, **pipeline: Any) -> Any:
+def daemon_config(cnn: Path, rnn: Path, capture: dict[str, Any] | None = None, **pipeline: Any) -> Any:
     models = {"frame_cnn": {"path": str(cnn.resolve())}, "sequence_gru": {"path": str(rnn.resolve())}}
-    return parse_config({"models": models, "pipeline": pipeline}, Path.cwd(), "compare")
+    data = {"models": models, "pipeline": pipeline, "capture": capture or {}}
+    return parse_config(data, Path.cwd(), "compare")
 
 
 def main() -> None:

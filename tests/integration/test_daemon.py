@@ -63,8 +63,20 @@ class Subscriber:
         self.sock = self.ctx.socket(zmq.SUB)
         self.sock.setsockopt(zmq.RECONNECT_IVL, 10)
         self.sock.setsockopt(zmq.SUBSCRIBE, b"")
+        self.monitor = self.sock.get_monitor_socket(zmq.EVENT_HANDSHAKE_SUCCEEDED)
         self.sock.connect(endpoint)
         self.messages: list[tuple[str, dict[str, Any]]] = []
+
+    def wait_connected(self, timeout: float) -> None:
+        """Until the daemon's PUB socket accepted us, plus time for our subscription to reach it.
+
+        A PUB socket drops what it sends before a subscriber's subscription arrived, so a test
+        that must see every message waits for this before the daemon starts publishing results.
+        """
+        if not self.monitor.poll(int(timeout * 1000)):
+            raise TimeoutError(f"no connection to the daemon within {timeout} s")
+        self.monitor.recv_multipart()
+        time.sleep(0.3)
 
     def drain(self, until: float) -> None:
         while time.monotonic() < until:
@@ -88,6 +100,8 @@ class Subscriber:
         return [m for t, m in self.messages if t == "_status"]
 
     def close(self) -> None:
+        self.sock.disable_monitor()
+        self.monitor.close(0)
         self.sock.close(0)
         self.ctx.term()
 
@@ -124,9 +138,13 @@ def test_offline_files_lose_nothing_and_messages_validate(
         for c, n in frames.items()
     ]
     sub = sub_factory(setup["publish"]["endpoint"])
-    proc = start(tmp_path, {**setup, "streams": streams})
+    # Start with no streams and add them by reload once subscribed, so that no result can be
+    # published before the subscription arrived (a PUB socket drops those).
+    proc = start(tmp_path, {**setup, "streams": []})
     try:
-        sub.drain(time.monotonic() + 1.0)
+        sub.wait_connected(60)
+        (tmp_path / "config.toml").write_text(toml_dumps({**setup, "streams": streams}))
+        proc.send_signal(signal.SIGHUP)
         wait_until(
             lambda: (
                 (sub.drain(time.monotonic() + 0.2), sum(map(len, map(sub.results, [s["name"] for s in streams]))))[1]
