@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from streamer.capture import CaptureWorker, Pacer, backoff_delay
+from streamer.capture import CaptureWorker
+from streamer.capture_policy import Pacer, backoff_delay
 from streamer.config import CaptureConfig, StreamConfig
 from streamer.records import Frame, StreamState
 from streamer.sources import Source, SourceKind
