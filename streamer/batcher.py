@@ -27,6 +27,7 @@ class Policy(StrEnum):
 
 
 Release = Callable[[Prepared], None]
+Patience = Callable[[int], float | None]  # ready frames -> how long they may wait for one more
 
 
 # Frames an offline file may have ready ahead of inference. More than one lets the capture threads
@@ -149,11 +150,15 @@ class Batcher:
     def _ready(self) -> int:
         return sum(1 for c in self._channels.values() if c.queue)
 
-    def take(self, max_batch: int, deadline_s: float, timeout_s: float) -> list[Prepared]:
+    def take(
+        self, max_batch: int, deadline_s: float, timeout_s: float, patience: Patience | None = None
+    ) -> list[Prepared]:
         """Up to ``max_batch`` frames, one per stream; empty after ``timeout_s`` with none ready.
 
         Once one frame is ready, waits at most ``deadline_s`` for the other streams to fill a batch,
         and only while some stream's next frame is due before then (judged from its frame rate).
+        ``patience(k)``, where given, shortens the wait: ``k`` ready frames wait at most that long
+        (counted from the k-th frame's arrival) for another; None from it means up to the deadline.
         """
         with self._cond:
             if not self._cond.wait_for(lambda: self._closed or self._ready() > 0, timeout_s):
@@ -162,15 +167,22 @@ class Batcher:
                 return []
             want = min(max_batch, len(self._channels))
             end = time.monotonic() + deadline_s
-            while self._ready() < want and not self._closed:
-                if not self._more_expected(end):
-                    # No other stream's frame is due before the deadline (cameras at 25 fps are
-                    # 40 ms apart): waiting would only add latency.
+            ready, since = 0, 0.0
+            while not self._closed:
+                now = time.monotonic()
+                if self._ready() >= want:
                     break
-                left = end - time.monotonic()
-                if left <= 0:
+                if self._ready() != ready:
+                    ready, since = self._ready(), now
+                limit = end
+                extra = patience(ready) if patience is not None else None
+                if extra is not None:
+                    limit = min(end, since + extra)
+                if limit <= now or not self._more_expected(limit):
+                    # No other stream's frame is due in time (cameras at 25 fps are 40 ms apart),
+                    # or batching it would save less than the wait costs: go now.
                     break
-                self._cond.wait(left)
+                self._cond.wait(limit - now)
             batch: list[Prepared] = []
             taken: list[str] = []
             for stream in self._order:

@@ -75,7 +75,8 @@ def plan(config: Config, config_path: Path) -> list[str]:
         fps = f", max {s.max_fps:g} fps" if s.max_fps else ""
         lines.append(f"  {s.name}: {src.kind.value} {src.display} ({policy.value}{extra}{fps})")
     p = config.pipeline
-    lines.append(f"batching: up to {p.max_batch} frames, deadline {p.batch_deadline_ms:g} ms")
+    wait = "when the measured batch cost says it pays" if p.batch_wait == "auto" else "for every stream due"
+    lines.append(f"batching: up to {p.max_batch} frames, waiting up to {p.batch_deadline_ms:g} ms {wait}")
     lines.append(f"publish: {config.publish.endpoint}{' (CURVE)' if config.publish.curve else ''}")
     lines.append(f"metrics: {'http://' + config.metrics.listen if config.metrics.enabled else 'disabled'}")
     return lines

@@ -71,6 +71,9 @@ class PipelineConfig(_Strict):
     max_batch: int = Field(default=8, ge=1, le=256)
     # How long the batcher waits for more streams once one frame is ready.
     batch_deadline_ms: float = Field(default=4.0, ge=0, le=1000)
+    # "auto": wait only while the measured batch costs say batching saves more than the wait adds
+    # (on a CPU, rarely); "fill": wait up to the deadline for every stream whose frame is due.
+    batch_wait: Literal["auto", "fill"] = "auto"
     # A gap longer than this between two frames of a stream resets its sequence state.
     state_reset_gap_s: Seconds = 2.0
     # A stage whose loop has not turned for this long is stalled: /healthz fails and the systemd

@@ -18,6 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
+from streamer.batchcost import calibrate
 from streamer.batcher import Batcher
 from streamer.config import ModelConfig, PipelineConfig
 from streamer.postprocess import DetectorParams, decode_yolo, softmax, top_k
@@ -83,6 +84,7 @@ class InferenceWorker(threading.Thread):
         self._events = events
         self.stop_event = threading.Event()
         self.heartbeat = time.monotonic()
+        self._run_seconds = 0.0  # model time of the batch in progress
         self._buffers: dict[str, npt.NDArray[Any]] = {}
         for im in models.image:
             spec = im.model.spec.input
@@ -95,6 +97,8 @@ class InferenceWorker(threading.Thread):
             st = models.sequence.model.spec.state
             self.state = StateStore(st.layers, st.size, cfg.state_reset_gap_s)
             self._h = np.zeros((st.layers, cfg.max_batch, st.size), dtype=np.float32)
+        # First estimate of what batching saves, refined by every batch (see batchcost).
+        self.cost = calibrate(models.all(), cfg.max_batch)
         stall = os.environ.get(STALL_ENV)
         self._stall_at = time.monotonic() + float(stall) if stall else None
 
@@ -108,7 +112,8 @@ class InferenceWorker(threading.Thread):
                 logger.warning("inference stalled on purpose (%s)", STALL_ENV)
                 self.stop_event.wait()
                 return
-            batch = self.batcher.take(self.cfg.max_batch, self.cfg.batch_deadline_ms / 1000.0, 0.25)
+            patience = self.cost.patience if self.cfg.batch_wait == "auto" else None
+            batch = self.batcher.take(self.cfg.max_batch, self.cfg.batch_deadline_ms / 1000.0, 0.25, patience)
             if not batch:
                 continue
             try:
@@ -125,12 +130,15 @@ class InferenceWorker(threading.Thread):
     def _run_model(self, model: Model, feeds: dict[str, npt.NDArray[Any]], n: int) -> dict[str, npt.NDArray[Any]]:
         t0 = time.perf_counter()
         out = model.run(feeds)
-        self._events.inferred(model.name, time.perf_counter() - t0, n)
+        seconds = time.perf_counter() - t0
+        self._run_seconds += seconds
+        self._events.inferred(model.name, seconds, n)
         return out
 
     def process(self, batch: list[Prepared]) -> list[Result]:
         """Run one batch through every model; returns one Result per frame, in batch order."""
         n = len(batch)
+        self._run_seconds = 0.0
         feeds: dict[str, npt.NDArray[Any]] = {}
         for im in self.models.image:
             feeds[im.model.name] = copy_into(self._buffers[im.model.name], batch, im.model.name)
@@ -151,6 +159,7 @@ class InferenceWorker(threading.Thread):
                 self._postprocess(im, raw[im.model.name], i, transforms[i], info) for im in self.models.image
             )
             results.append(Result(info, outputs, sequence[i]))
+        self.cost.observe(n, self._run_seconds)
         return results
 
     def _sequence(

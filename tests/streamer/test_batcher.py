@@ -151,3 +151,33 @@ def test_take_does_not_wait_for_streams_not_due_before_the_deadline(rec: Recorde
     t0 = time.monotonic()
     assert len(b.take(3, 0.15, 0.1)) == 1
     assert time.monotonic() - t0 >= 0.14
+
+
+def test_patience_shortens_the_wait_and_counts_from_the_latest_arrival(rec: Recorder) -> None:
+    """A stream due soon is waited for only as long as ``patience`` allows for the frames ready."""
+    b = Batcher(rec.drop)
+    stop = threading.Event()
+    for s in ("a", "b", "c"):
+        b.register(s, Policy.LATEST, rec.release)  # unknown rates: every stream counts as due
+    asked: list[int] = []
+
+    def patience(ready: int) -> float:
+        asked.append(ready)
+        return 0.0 if ready == 1 else 0.15
+
+    b.put(item("a", 0), stop)
+    t0 = time.monotonic()
+    assert len(b.take(3, 1.0, 0.1, patience)) == 1  # one ready frame: not worth waiting at all
+    assert time.monotonic() - t0 < 0.05
+    b.put(item("a", 1), stop)
+    b.put(item("b", 0), stop)
+    t0 = time.monotonic()
+    assert len(b.take(3, 1.0, 0.1, patience)) == 2  # two ready: wait 0.15 s for c, not the 1 s deadline
+    assert 0.14 <= time.monotonic() - t0 < 0.5
+    assert asked[0] == 1 and set(asked[1:]) == {2}
+    b.put(item("a", 2), stop)
+    threading.Timer(0.1, lambda: b.put(item("b", 1), stop)).start()
+    t0 = time.monotonic()
+    # None from patience (cost unknown): the deadline rules again, so the batch waits out 0.3 s for c
+    assert len(b.take(3, 0.3, 0.1, lambda ready: None)) == 2
+    assert 0.29 <= time.monotonic() - t0 < 0.6

@@ -61,7 +61,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     data: dict[str, Any] = {
         "publish": {"endpoint": "tcp://127.0.0.1:1", "send_hwm": 100, "queue_size": 16},
         "metrics": {"enabled": False, "listen": "127.0.0.1:1", "health_max_age_s": 5.0},
-        "pipeline": {"max_batch": 4, "batch_deadline_ms": 4.0, "state_reset_gap_s": 2.0, "stall_after_s": 15.0},
+        "pipeline": {"max_batch": 4, "batch_deadline_ms": 4.0, "batch_wait": "fill", "state_reset_gap_s": 2.0,
+                     "stall_after_s": 15.0},
         "capture": {"open_timeout_s": 2.0, "read_timeout_s": 1.0, "backoff_initial_s": 0.2, "backoff_max_s": 1.0},
         "models": {"cls": {"path": "cls.onnx", "top_k": 2}, "seq": {"path": "seq.onnx", "features": "cls"}},
         "streams": [
@@ -92,6 +93,7 @@ BAD_VALUES: list[tuple[tuple[str | int, ...], st.SearchStrategy[Any]]] = [
     (("metrics", "health_max_age_s"), st.one_of(NOT_NUMBER, NON_POSITIVE)),
     (("pipeline", "max_batch"), st.one_of(NOT_INT, st.integers(max_value=0), st.integers(min_value=257))),
     (("pipeline", "batch_deadline_ms"), st.one_of(NOT_NUMBER, st.floats(max_value=-0.001), st.floats(min_value=1001))),
+    (("pipeline", "batch_wait"), st.one_of(NOT_STR, st.text(max_size=8).filter(lambda s: s not in {"auto", "fill"}))),
     (("pipeline", "state_reset_gap_s"), st.one_of(NOT_NUMBER, NON_POSITIVE)),
     (("pipeline", "stall_after_s"), st.one_of(NOT_NUMBER, NON_POSITIVE)),
     (("capture", "open_timeout_s"), st.one_of(NOT_NUMBER, NON_POSITIVE)),
