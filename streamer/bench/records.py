@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from streamer.batchcost import BatchCost
+
 CAMERA_FPS = 25.0
 
 
@@ -45,6 +47,13 @@ class StageFigures:
     def best(self) -> InferencePoint:
         return max(self.inference, key=lambda p: p.fps)
 
+    def batch_cost(self) -> BatchCost:
+        """The batch cost line the daemon's ``batch_wait = "auto"`` would fit to these figures."""
+        cost = BatchCost()
+        for p in self.inference:
+            cost.observe(p.batch, p.batch_ms / 1000.0)
+        return cost
+
     @property
     def bound_fps(self) -> float:
         """Sum of parts: capture work spread over the cores, then inference at its best batch size."""
@@ -84,6 +93,10 @@ class BenchReport:
         out = asdict(self)
         out["stages"]["bound_fps"] = round(self.stages.bound_fps, 1)
         out["stages"]["best_batch"] = self.stages.best.batch
+        line = self.stages.batch_cost().line()
+        if line is not None:
+            out["stages"]["batch_fixed_ms"] = round(line[0] * 1000.0, 4)
+            out["stages"]["batch_per_frame_ms"] = round(line[1] * 1000.0, 4)
         out["ratio_to_bound"] = None if self.ratio is None else round(self.ratio, 3)
         out["cameras_at_25fps"] = self.cameras
         return out

@@ -23,6 +23,14 @@ def format_report(r: BenchReport) -> str:
     for p in s.inference:
         mark = "  <- best" if p is s.best else ""
         lines.append(f"                          {p.batch:5d}   {p.batch_ms:8.3f}   {p.fps:8.1f}{mark}")
+    cost = s.batch_cost()
+    line = cost.line()
+    if line is not None:
+        wait = cost.patience(1) or 0.0
+        lines.append(
+            f"batch cost: {line[0] * 1000:.3f} ms per run + {line[1] * 1000:.3f} ms per frame; "
+            f"with batch_wait = auto a ready frame waits at most {wait * 1000:.3f} ms for another stream"
+        )
     lines.append(f"sum-of-parts bound: {s.bound_fps:.1f} frames/s")
     if r.pipeline:
         lines += ["", "pipeline   streams   frames/s   p50 ms   p99 ms   batch   drops   cpu %"]

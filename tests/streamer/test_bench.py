@@ -33,6 +33,12 @@ def test_bench_json_reports_every_stage(tiny: tuple[Path, Path, Path], capsys: p
     assert stages["decode_fps"] > 0 and stages["capture_fps"] > 0 and stages["preprocess_ms"] > 0
     assert [p["batch"] for p in stages["inference"]] == [1, 2]
     assert stages["bound_fps"] > 0 and stages["json_us"] > 0
+    # the batch cost line through the two batch sizes measured
+    one, two = (p["batch_ms"] for p in stages["inference"])
+    per_frame = max(0.0, two - one)
+    fixed = max(0.0, (one + two) / 2 - 1.5 * per_frame)
+    assert stages["batch_per_frame_ms"] == pytest.approx(per_frame, abs=1e-3)
+    assert stages["batch_fixed_ms"] == pytest.approx(fixed, abs=1e-3)
     assert [p["streams"] for p in report["pipeline"]] == [1, 2]
     assert all(p["fps"] > 0 for p in report["pipeline"])
     assert report["ratio_to_bound"] > 0
