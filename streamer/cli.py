@@ -79,7 +79,10 @@ def _print_in_background(endpoint: str) -> None:
     from streamer.subscribe import open_sub, receive, summary_lines
 
     def loop() -> None:
-        sock = open_sub(endpoint.replace("://*", "://127.0.0.1").replace("0.0.0.0", "127.0.0.1"), None)
+        # The daemon binds only once it starts: retry every 5 ms (not ZeroMQ's 100 ms), so this
+        # subscription is in place while the models load and the first results are not missed.
+        local = endpoint.replace("://*", "://127.0.0.1").replace("0.0.0.0", "127.0.0.1")
+        sock = open_sub(local, None, retry_ms=5)
         receive(sock, None, summary_lines())
 
     threading.Thread(target=loop, name="print", daemon=True).start()

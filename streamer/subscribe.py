@@ -23,11 +23,16 @@ def open_sub(
     server_key: Path | None = None,
     client_cert: Path | None = None,
     ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
+    retry_ms: int = 100,
 ) -> zmq.Socket[bytes]:
-    """A connected SUB socket for one stream (or every topic), optionally CURVE-authenticated."""
+    """A connected SUB socket for one stream (or every topic), optionally CURVE-authenticated.
+
+    Until the publisher is there, the connection is retried every ``retry_ms``.
+    """
     context = ctx or zmq.Context.instance()
     sock: zmq.Socket[bytes] = context.socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
+    sock.setsockopt(zmq.RECONNECT_IVL, retry_ms)
     if server_key is not None:
         try:
             server_public, _ = zmq.auth.load_certificate(server_key)

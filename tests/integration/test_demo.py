@@ -85,3 +85,35 @@ def test_demo_clip_labels(tmp_path: Path) -> None:
     # The held-out figures of the models are higher; this clip is one scene, so allow some slack.
     assert frame_acc >= 0.95, f"frame accuracy {frame_acc:.3f}"
     assert motion_acc >= 0.90, f"motion accuracy {motion_acc:.3f} after {settle} frames"
+
+
+def test_run_print_shows_results_from_the_first_frame(tmp_path: Path) -> None:
+    """The README's first command, on a private port: ``--print`` is subscribed before frame 0 goes out."""
+    default = tomllib.loads((REPO / "config.toml").read_text())
+    models = {
+        name: {**table, "path": str((REPO / table["path"]).resolve())} for name, table in default["models"].items()
+    }
+    config = {
+        "publish": {"endpoint": f"tcp://127.0.0.1:{free_port()}"},
+        "metrics": {"listen": f"127.0.0.1:{free_port()}"},
+        "models": models,
+        "streams": [{"name": "demo", "source": str(REPO / "models" / "demo.mp4"), "realtime": True, "loop": True}],
+    }
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(toml_dumps(config))
+    out = tmp_path / "stdout.txt"
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamer", "run", "--config", str(cfg), "--print"],
+            stdout=sink, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 60
+            while "demo #10 " not in out.read_text() and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    results = [line.split()[1] for line in out.read_text().splitlines() if line.startswith("demo #")]
+    assert results[:11] == [f"#{i}" for i in range(11)], results[:11]
