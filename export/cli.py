@@ -20,6 +20,8 @@ from streamer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
 
+MAX_WIDTH_MULT = 4.0  # 16x the reference compute; beyond that a typo is likelier than intent
+
 
 def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="generator and training seed (default 0)")
@@ -28,6 +30,12 @@ def _train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cnn-steps", type=int, help="FrameCNN optimiser steps")
     p.add_argument("--gru-steps", type=int, help="SequenceGRU optimiser steps")
     p.add_argument("--seq-len", type=int, help="sequence length: clips must have at least this many frames")
+    p.add_argument(
+        "--width-mult",
+        type=float,
+        default=1.0,
+        help=f"FrameCNN channel multiplier in (0, {MAX_WIDTH_MULT:g}] (default 1.0)",
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
-    cfg = TrainConfig(seed=args.seed, data=args.data)
+    if not 0 < args.width_mult <= MAX_WIDTH_MULT:
+        raise DataError(f"--width-mult must be in (0, {MAX_WIDTH_MULT:g}]")
+    cfg = TrainConfig(seed=args.seed, data=args.data, width_mult=args.width_mult)
     if args.quick:
         cfg = cfg.quick()
     overrides = {"cnn_steps": args.cnn_steps, "gru_steps": args.gru_steps, "seq_len": args.seq_len}

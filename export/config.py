@@ -14,6 +14,9 @@ class TrainConfig:
     input_height: int = 72
     input_width: int = 96
     feature_dim: int = 30
+    # Channel multiplier of FrameCNN (channels rounded to multiples of 8); its multiply-adds grow
+    # about with the square: 1.5 doubles them.
+    width_mult: float = 1.0
     hidden_size: int = 64
     num_layers: int = 1
     seq_len: int = 16

@@ -56,6 +56,7 @@ def train_frame_cnn(data: VideoSet, cfg: TrainConfig) -> FrameCNN:
             height=cfg.input_height,
             width=cfg.input_width,
             feature_dim=cfg.feature_dim,
+            width_mult=cfg.width_mult,
         )
     )
     net.train()
