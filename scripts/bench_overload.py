@@ -119,9 +119,12 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--plot", type=Path, default=None)
     ap.add_argument("--thread-nice", type=int, default=None, help="[capture] thread_nice (default: the daemon's)")
+    ap.add_argument("--batch-wait", choices=["auto", "fill"], default=None, help="[pipeline] batch_wait")
+    ap.add_argument("--loads", default="25fps,70%,150%", help="which loads to run, comma-separated")
     args = ap.parse_args()
     capture = {} if args.thread_nice is None else {"thread_nice": args.thread_nice}
-    config = daemon_config(args.cnn, args.rnn, capture)
+    pipeline = {} if args.batch_wait is None else {"batch_wait": args.batch_wait}
+    config = daemon_config(args.cnn, args.rnn, capture, **pipeline)
     models = load_models(config)
     single = inference(models, [1], 2.0)[0].batch_ms
     deadline = config.pipeline.batch_deadline_ms
@@ -132,7 +135,10 @@ def main() -> int:
     curves: dict[str, list[tuple[int, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         loads = {"25fps": clip_fps(args.clip) * STREAMS / capacity, "70%": 0.7, "150%": 1.5}
-        for name, load in loads.items():
+        wanted = args.loads.split(",")
+        if unknown := set(wanted) - set(loads):
+            ap.error(f"--loads: unknown {', '.join(sorted(unknown))} (choose from {', '.join(loads)})")
+        for name, load in ((n, v) for n, v in loads.items() if n in wanted):
             clip, fps = retimed(args.clip, capacity * load / STREAMS, Path(tmp))
             point, rec = run(config, models, RunSpec(str(clip), STREAMS, args.seconds, 1.0, True, True))
             lags = daemon_lags(rec, fps, 1.0)
