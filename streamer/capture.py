@@ -82,7 +82,8 @@ class CaptureWorker(threading.Thread):
         return True
 
     def run(self) -> None:
-        lower_priority(self.capture_cfg.thread_nice)
+        offline = self.source.kind is SourceKind.FILE and not self.cfg.realtime
+        lower_priority(self.capture_cfg.offline_thread_nice if offline else self.capture_cfg.thread_nice)
         try:
             self._run()
         except Exception:  # a bug here must cost one stream, never the daemon

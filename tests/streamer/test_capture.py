@@ -123,13 +123,17 @@ def test_a_looping_file_replaced_on_disk_plays_the_new_content(tmp_path: Path) -
         worker.join(3.0)
 
 
-@pytest.mark.parametrize("nice", [0, 10])
-def test_capture_threads_lower_their_own_priority_only(tmp_path: Path, nice: int) -> None:
-    """Each capture thread adds ``thread_nice`` to its niceness, so inference (nice 0) keeps a core."""
+@pytest.mark.parametrize(
+    ("realtime", "live_nice", "offline_nice", "nice"), [(True, 0, 10, 0), (True, 5, 10, 5), (False, 5, 12, 12)]
+)
+def test_capture_threads_lower_their_own_priority_only(
+    tmp_path: Path, realtime: bool, live_nice: int, offline_nice: int, nice: int
+) -> None:
+    """Each capture thread adds its niceness (live or offline), so inference (nice 0) keeps a core."""
     clip = make_mp4v_clip(tmp_path / "short.mp4", 10, 25.0)
-    cfg = StreamConfig(name="nice", source=str(clip), realtime=True, loop=True)
+    cfg = StreamConfig(name="nice", source=str(clip), realtime=realtime, loop=True)
     sink = Collector()
-    capture = CaptureConfig(thread_nice=nice)
+    capture = CaptureConfig(thread_nice=live_nice, offline_thread_nice=offline_nice)
     worker = CaptureWorker(cfg, Source(SourceKind.FILE, str(clip), str(clip)), capture, sink, sink)
     base = os.getpriority(os.PRIO_PROCESS, 0)
     worker.start()

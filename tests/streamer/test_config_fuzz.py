@@ -99,6 +99,8 @@ BAD_VALUES: list[tuple[tuple[str | int, ...], st.SearchStrategy[Any]]] = [
     (("capture", "open_timeout_s"), st.one_of(NOT_NUMBER, NON_POSITIVE)),
     (("capture", "read_timeout_s"), st.one_of(NOT_NUMBER, NON_POSITIVE)),
     (("capture", "backoff_initial_s"), st.one_of(NOT_NUMBER, NON_POSITIVE, st.floats(min_value=1.01, max_value=1e6))),
+    (("capture", "thread_nice"), st.one_of(NOT_INT, st.integers(max_value=-1), st.integers(min_value=20))),
+    (("capture", "offline_thread_nice"), st.one_of(NOT_INT, st.integers(max_value=-1), st.integers(min_value=20))),
     (("capture", "backoff_max_s"), st.one_of(NOT_NUMBER, NON_POSITIVE, st.floats(min_value=0.001, max_value=0.19))),
     (("models", "cls", "path"), st.one_of(NOT_STR, st.sampled_from(["", "missing.onnx", "clip.mp4", "."]))),
     (("models", "cls", "providers"), st.one_of(st.text(min_size=1), st.lists(st.integers(), min_size=1))),
