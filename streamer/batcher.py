@@ -35,6 +35,9 @@ Patience = Callable[[int], float | None]  # ready frames -> how long they may wa
 # frames cost a third of the throughput with 4 streams on 2 busy cores).
 WAIT_DEPTH = 3
 
+# A stream whose next frame is later than this many frame intervals is not waited for.
+OVERDUE = 2.0
+
 
 @dataclass
 class _Channel:
@@ -51,11 +54,16 @@ class _Channel:
             self.interval = gap if self.interval == 0.0 else 0.8 * self.interval + 0.2 * gap
         self.last_put = now
 
-    def expected_by(self, t: float) -> bool:
-        """Whether this stream's next frame is due by ``t`` (unknown rates count as due)."""
+    def expected_by(self, t: float, now: float) -> bool:
+        """Whether this stream's next frame is due by ``t`` (unknown rates count as due).
+
+        A frame overdue by more than ``OVERDUE`` intervals at ``now`` is not expected any more: a
+        camera that stopped sending must not hold every batch until the deadline.
+        """
         if self.last_put is None or self.interval == 0.0:
             return True
-        return self.last_put + self.interval <= t
+        due = self.last_put + self.interval
+        return due <= t and now <= due + OVERDUE * self.interval
 
 
 class Batcher:
@@ -145,7 +153,8 @@ class Batcher:
             return channel is not None and channel.policy is Policy.LATEST and bool(channel.queue)
 
     def _more_expected(self, end: float) -> bool:
-        return any(not c.queue and c.expected_by(end) for c in self._channels.values())
+        now = time.monotonic()
+        return any(not c.queue and c.expected_by(end, now) for c in self._channels.values())
 
     def _ready(self) -> int:
         return sum(1 for c in self._channels.values() if c.queue)
@@ -158,7 +167,7 @@ class Batcher:
         Once one frame is ready, waits at most ``deadline_s`` for the other streams to fill a batch,
         and only while some stream's next frame is due before then (judged from its frame rate).
         ``patience(k)``, where given, shortens the wait: ``k`` ready frames wait at most that long
-        (counted from the k-th frame's arrival) for another; None from it means up to the deadline.
+        for another, counted from when this call first saw ``k`` ready; None means up to the deadline.
         """
         with self._cond:
             if not self._cond.wait_for(lambda: self._closed or self._ready() > 0, timeout_s):
@@ -170,10 +179,11 @@ class Batcher:
             ready, since = 0, 0.0
             while not self._closed:
                 now = time.monotonic()
-                if self._ready() >= want:
+                count = self._ready()
+                if count >= want:
                     break
-                if self._ready() != ready:
-                    ready, since = self._ready(), now
+                if count != ready:
+                    ready, since = count, now
                 limit = end
                 extra = patience(ready) if patience is not None else None
                 if extra is not None:

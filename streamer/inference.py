@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -18,19 +19,37 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from streamer.batchcost import calibrate
+from streamer.batchcost import BatchCost
 from streamer.batcher import Batcher
 from streamer.config import ModelConfig, PipelineConfig
 from streamer.postprocess import DetectorParams, decode_yolo, softmax, top_k
 from streamer.prepare import copy_into
 from streamer.records import FrameInfo, ModelOutput, Prepared, Result, SequenceOutput, Transform
-from streamer.runtime import Model
+from streamer.runtime import Model, warmup_feeds
 from streamer.temporal import StateStore
 
 logger = logging.getLogger(__name__)
 
 # Test-only hook: the inference loop stops beating after this many seconds (watchdog tests).
 STALL_ENV = "STREAMER_TEST_STALL_INFERENCE_AFTER"
+
+
+CALIBRATION_RUNS = 3
+
+
+def calibrate(models: list[Model], max_batch: int) -> BatchCost:
+    """A first batch cost line: every model together at batch 1 and ``max_batch``, median of a few runs."""
+    cost = BatchCost()
+    for n in sorted({1, max_batch}):
+        feeds = [(model, warmup_feeds(model.spec, n)) for model in models]
+        runs = []
+        for _ in range(CALIBRATION_RUNS):
+            t0 = time.perf_counter()
+            for model, feed in feeds:
+                model.run(feed)
+            runs.append(time.perf_counter() - t0)
+        cost.observe(n, statistics.median(runs))
+    return cost
 
 
 @dataclass(frozen=True)
@@ -97,8 +116,8 @@ class InferenceWorker(threading.Thread):
             st = models.sequence.model.spec.state
             self.state = StateStore(st.layers, st.size, cfg.state_reset_gap_s)
             self._h = np.zeros((st.layers, cfg.max_batch, st.size), dtype=np.float32)
-        # First estimate of what batching saves, refined by every batch (see batchcost).
-        self.cost = calibrate(models.all(), cfg.max_batch)
+        # What batching saves, refined by every batch (see batchcost); only "auto" waits by it.
+        self.cost = calibrate(models.all(), cfg.max_batch) if cfg.batch_wait == "auto" else BatchCost()
         stall = os.environ.get(STALL_ENV)
         self._stall_at = time.monotonic() + float(stall) if stall else None
 

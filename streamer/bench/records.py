@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from streamer.batchcost import BatchCost
+from streamer.batchcost import CostLine, fit_line
 
 CAMERA_FPS = 25.0
 
@@ -47,12 +47,9 @@ class StageFigures:
     def best(self) -> InferencePoint:
         return max(self.inference, key=lambda p: p.fps)
 
-    def batch_cost(self) -> BatchCost:
-        """The batch cost line the daemon's ``batch_wait = "auto"`` would fit to these figures."""
-        cost = BatchCost()
-        for p in self.inference:
-            cost.observe(p.batch, p.batch_ms / 1000.0)
-        return cost
+    def batch_cost(self) -> CostLine | None:
+        """The batch cost line through these figures (what ``batch_wait = "auto"`` waits by)."""
+        return fit_line({p.batch: p.batch_ms / 1000.0 for p in self.inference})
 
     @property
     def bound_fps(self) -> float:
@@ -93,10 +90,9 @@ class BenchReport:
         out = asdict(self)
         out["stages"]["bound_fps"] = round(self.stages.bound_fps, 1)
         out["stages"]["best_batch"] = self.stages.best.batch
-        line = self.stages.batch_cost().line()
-        if line is not None:
-            out["stages"]["batch_fixed_ms"] = round(line[0] * 1000.0, 4)
-            out["stages"]["batch_per_frame_ms"] = round(line[1] * 1000.0, 4)
+        line = self.stages.batch_cost()
+        out["stages"]["batch_per_run_ms"] = None if line is None else round(line.per_run * 1000.0, 4)
+        out["stages"]["batch_per_frame_ms"] = None if line is None else round(line.per_frame * 1000.0, 4)
         out["ratio_to_bound"] = None if self.ratio is None else round(self.ratio, 3)
         out["cameras_at_25fps"] = self.cameras
         return out

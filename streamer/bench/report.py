@@ -23,13 +23,13 @@ def format_report(r: BenchReport) -> str:
     for p in s.inference:
         mark = "  <- best" if p is s.best else ""
         lines.append(f"                          {p.batch:5d}   {p.batch_ms:8.3f}   {p.fps:8.1f}{mark}")
-    cost = s.batch_cost()
-    line = cost.line()
+    line = s.batch_cost()
     if line is not None:
-        wait = cost.patience(1) or 0.0
+        wait = line.patience(1)
         lines.append(
-            f"batch cost: {line[0] * 1000:.3f} ms per run + {line[1] * 1000:.3f} ms per frame; "
-            f"with batch_wait = auto a ready frame waits at most {wait * 1000:.3f} ms for another stream"
+            f"batch cost: {line.per_run * 1000:.3f} ms per run + {line.per_frame * 1000:.3f} ms per frame; "
+            f"with batch_wait = auto a ready frame waits at most {wait * 1000:.3f} ms for another stream "
+            "(and never past batch_deadline_ms)"
         )
     lines.append(f"sum-of-parts bound: {s.bound_fps:.1f} frames/s")
     if r.pipeline:

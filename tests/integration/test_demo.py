@@ -115,5 +115,6 @@ def test_run_print_shows_results_from_the_first_frame(tmp_path: Path) -> None:
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err.decode()[-2000:]
-    results = [line.split()[1] for line in out.read_text().splitlines() if line.startswith("demo #")]
-    assert results[:11] == [f"#{i}" for i in range(11)], results[:11]
+    seqs = [int(line.split()[1][1:]) for line in out.read_text().splitlines() if line.startswith("demo #")]
+    # Subscribed before frame 0 went out; a realtime stream may skip a frame on a slow machine.
+    assert seqs[:1] == [0] and seqs[:11] == sorted(set(seqs[:11])), seqs[:11]

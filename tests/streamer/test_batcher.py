@@ -153,7 +153,7 @@ def test_take_does_not_wait_for_streams_not_due_before_the_deadline(rec: Recorde
     assert time.monotonic() - t0 >= 0.14
 
 
-def test_patience_shortens_the_wait_and_counts_from_the_latest_arrival(rec: Recorder) -> None:
+def test_patience_shortens_the_wait_and_restarts_when_a_frame_arrives(rec: Recorder) -> None:
     """A stream due soon is waited for only as long as ``patience`` allows for the frames ready."""
     b = Batcher(rec.drop)
     stop = threading.Event()
@@ -163,21 +163,53 @@ def test_patience_shortens_the_wait_and_counts_from_the_latest_arrival(rec: Reco
 
     def patience(ready: int) -> float:
         asked.append(ready)
-        return 0.0 if ready == 1 else 0.15
+        return 0.0 if ready == 1 else 0.3
 
     b.put(item("a", 0), stop)
     t0 = time.monotonic()
-    assert len(b.take(3, 1.0, 0.1, patience)) == 1  # one ready frame: not worth waiting at all
-    assert time.monotonic() - t0 < 0.05
+    assert len(b.take(3, 5.0, 0.1, patience)) == 1  # one ready frame: not worth waiting at all
+    assert time.monotonic() - t0 < 0.5
     b.put(item("a", 1), stop)
     b.put(item("b", 0), stop)
     t0 = time.monotonic()
-    assert len(b.take(3, 1.0, 0.1, patience)) == 2  # two ready: wait 0.15 s for c, not the 1 s deadline
-    assert 0.14 <= time.monotonic() - t0 < 0.5
+    assert len(b.take(3, 5.0, 0.1, patience)) == 2  # two ready: wait 0.3 s for c, not the 5 s deadline
+    assert 0.29 <= time.monotonic() - t0 < 2.0
     assert asked[0] == 1 and set(asked[1:]) == {2}
-    b.put(item("a", 2), stop)
-    threading.Timer(0.1, lambda: b.put(item("b", 1), stop)).start()
-    t0 = time.monotonic()
     # None from patience (cost unknown): the deadline rules again, so the batch waits out 0.3 s for c
-    assert len(b.take(3, 0.3, 0.1, lambda ready: None)) == 2
-    assert 0.29 <= time.monotonic() - t0 < 0.6
+    b.put(item("a", 2), stop)
+    t0 = time.monotonic()
+    assert len(b.take(3, 0.3, 0.1, lambda ready: None)) == 1
+    assert 0.29 <= time.monotonic() - t0 < 2.0
+
+
+def test_patience_counts_from_the_latest_change_in_ready_frames(rec: Recorder) -> None:
+    b = Batcher(rec.drop)
+    stop = threading.Event()
+    for s in ("a", "b", "c"):
+        b.register(s, Policy.LATEST, rec.release)
+    b.put(item("a", 0), stop)
+    late = threading.Timer(0.2, lambda: b.put(item("b", 0), stop))
+    late.start()
+    t0 = time.monotonic()
+    # One ready: wait up to 0.3 s; b comes at 0.2 s, and two ready wait 0.3 s more for c.
+    assert len(b.take(3, 5.0, 0.1, lambda ready: 0.3)) == 2
+    assert 0.49 <= time.monotonic() - t0 < 2.5
+    late.join()
+
+
+def test_a_stream_long_overdue_is_not_waited_for(rec: Recorder) -> None:
+    """A camera that stopped sending must not hold every batch until the deadline."""
+    b = Batcher(rec.drop)
+    stop = threading.Event()
+    for s in ("live", "gone"):
+        b.register(s, Policy.LATEST, rec.release)
+    for seq in range(3):  # learn both rates: a frame every 0.05 s
+        for s in ("live", "gone"):
+            b.put(item(s, seq), stop)
+        b.take(2, 0.0, 0.1)
+        time.sleep(0.05)
+    time.sleep(0.3)  # "gone" is now six intervals overdue
+    b.put(item("live", 3), stop)
+    t0 = time.monotonic()
+    assert [p.info.stream for p in b.take(2, 2.0, 0.1)] == ["live"]
+    assert time.monotonic() - t0 < 1.0
