@@ -32,6 +32,20 @@ def rec() -> Recorder:
     return Recorder()
 
 
+def live_streams(
+    b: Batcher, rec: Recorder, names: tuple[str, ...], *, frames: int, gap: float, stop: threading.Event
+) -> None:
+    """Register live streams and let the batcher learn their rate: ``frames`` frames each, ``gap`` s apart."""
+    for name in names:
+        b.register(name, Policy.LATEST, rec.release)
+    for seq in range(frames):
+        if seq:
+            time.sleep(gap)
+        for name in names:
+            b.put(item(name, seq), stop)
+        b.take(len(names), 0.0, 0.1)
+
+
 def test_latest_policy_keeps_newest_and_counts_drops(rec: Recorder) -> None:
     b = Batcher(rec.drop)
     b.register("a", Policy.LATEST, rec.release)
@@ -134,14 +148,7 @@ def test_take_does_not_wait_for_streams_not_due_before_the_deadline(rec: Recorde
     """Slow cameras (a frame every 0.2 s) are not waited for; a stream of unknown rate is."""
     b = Batcher(rec.drop)
     stop = threading.Event()
-    for s in ("a", "b"):
-        b.register(s, Policy.LATEST, rec.release)
-    for seq in range(2):  # learn both rates: one frame every 0.2 s
-        if seq:
-            time.sleep(0.2)
-        for s in ("a", "b"):
-            b.put(item(s, seq), stop)
-        b.take(2, 0.0, 0.1)
+    live_streams(b, rec, ("a", "b"), frames=2, gap=0.2, stop=stop)
     b.put(item("a", 2), stop)
     t0 = time.monotonic()
     assert [p.info.stream for p in b.take(2, 0.1, 0.1)] == ["a"]  # b is due in 0.2 s, past the deadline
@@ -201,14 +208,8 @@ def test_a_stream_long_overdue_is_not_waited_for(rec: Recorder) -> None:
     """A camera that stopped sending must not hold every batch until the deadline."""
     b = Batcher(rec.drop)
     stop = threading.Event()
-    for s in ("live", "gone"):
-        b.register(s, Policy.LATEST, rec.release)
-    for seq in range(3):  # learn both rates: a frame every 0.05 s
-        for s in ("live", "gone"):
-            b.put(item(s, seq), stop)
-        b.take(2, 0.0, 0.1)
-        time.sleep(0.05)
-    time.sleep(0.3)  # "gone" is now six intervals overdue
+    live_streams(b, rec, ("live", "gone"), frames=3, gap=0.05, stop=stop)
+    time.sleep(0.35)  # "gone" is now six intervals overdue
     b.put(item("live", 3), stop)
     t0 = time.monotonic()
     assert [p.info.stream for p in b.take(2, 2.0, 0.1)] == ["live"]
