@@ -21,7 +21,7 @@ import numpy as np
 from streamer.capture_policy import FileId, Pacer, backoff_delay, file_id, file_problem, lower_priority
 from streamer.config import CaptureConfig, StreamConfig
 from streamer.records import Frame, FrameInfo, StreamState
-from streamer.sources import Source, SourceKind, declared_frames, native_fps, open_capture
+from streamer.sources import Source, SourceKind, declared_frames, native_fps, open_capture, plays_offline
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class CaptureWorker(threading.Thread):
         return True
 
     def run(self) -> None:
-        offline = self.source.kind is SourceKind.FILE and not self.cfg.realtime
+        offline = plays_offline(self.source, self.cfg)
         lower_priority(self.capture_cfg.offline_thread_nice if offline else self.capture_cfg.thread_nice)
         try:
             self._run()

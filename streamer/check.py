@@ -12,7 +12,7 @@ from streamer.config import Config
 from streamer.errors import ConfigError
 from streamer.pipeline import load_models
 from streamer.runtime import available_providers, version
-from streamer.sources import SourceKind, resolve
+from streamer.sources import SourceKind, plays_offline, resolve
 
 
 def _probe_endpoint(endpoint: str) -> None:
@@ -69,8 +69,7 @@ def plan(config: Config, config_path: Path) -> list[str]:
             lines.append(f"  {s.name}: disabled")
             continue
         src = sources[s.name]
-        live = src.kind is not SourceKind.FILE or s.realtime
-        policy = Policy.LATEST if live else Policy.WAIT
+        policy = Policy.WAIT if plays_offline(src, s) else Policy.LATEST
         extra = ", loop" if s.loop and src.kind is SourceKind.FILE else ""
         fps = f", max {s.max_fps:g} fps" if s.max_fps else ""
         lines.append(f"  {s.name}: {src.kind.value} {src.display} ({policy.value}{extra}{fps})")

@@ -22,7 +22,7 @@ from streamer.prepare import FramePreparer
 from streamer.publish import Publisher
 from streamer.records import Frame, Result, StatusEvent, StreamState
 from streamer.runtime import load_model
-from streamer.sources import Source, SourceKind, resolve
+from streamer.sources import Source, plays_offline, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ class Pipeline:
         """Start capturing a stream; raise ConfigError if its source cannot be resolved."""
         source = resolve(cfg, self.config)
         preparer = FramePreparer({k: v for k, v in self._specs.items() if v is not None})
-        policy = Policy.WAIT if source.kind is SourceKind.FILE and not cfg.realtime else Policy.LATEST
+        policy = Policy.WAIT if plays_offline(source, cfg) else Policy.LATEST
         self.metrics.add_stream(cfg.name)
         self.batcher.register(cfg.name, policy, preparer.release)
         def emit(frame: Frame) -> None:

@@ -45,6 +45,11 @@ class Source:
         return self.kind is not SourceKind.FILE
 
 
+def plays_offline(source: Source, stream: StreamConfig) -> bool:
+    """A file read as fast as inference takes it (``realtime = false``): no frame is dropped or late."""
+    return source.kind is SourceKind.FILE and not stream.realtime
+
+
 def resolve(stream: StreamConfig, config: Config) -> Source:
     """Classify and resolve a stream's source; raise ConfigError for a path that cannot be a video."""
     where = f"streams[{stream.name}].source"
