@@ -1,7 +1,7 @@
 """Frame and clip sets in model-input form, rendered from seeded scenes.
 
-Frames go through exactly the daemon's preprocessing (``cv2.INTER_AREA`` stretch to the input
-size, BGR -> RGB), so the models train on what they will see at run time. Splits draw from disjoint
+Frames go through exactly the daemon's preprocessing (``streamer.preprocess.resize``, a stretch to
+the input size, then BGR -> RGB), so the models train on what they will see at run time. Splits draw from disjoint
 seed sequences: ``[seed, split, index]``.
 """
 
@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from export.scene_motion import MOTIONS
 from export.scenes import FRAME_CLASSES, Scene, Segment, random_segments
+from streamer.preprocess import resize
 
 # Split numbers of the seed sequence; never reuse one for another purpose.
 SPLIT_TRAIN = 0
@@ -52,8 +53,8 @@ class VideoSet:
 
 
 def to_model_input(frame_bgr: np.ndarray, height: int, width: int) -> np.ndarray:
-    """The daemon's preprocessing up to normalisation: stretch-resize with INTER_AREA, BGR -> RGB."""
-    small = cv2.resize(frame_bgr, (width, height), interpolation=cv2.INTER_AREA)
+    """The daemon's preprocessing up to normalisation: its stretch resize, BGR -> RGB."""
+    small = resize(frame_bgr, (width, height))
     return cv2.cvtColor(small, cv2.COLOR_BGR2RGB)
 
 

@@ -2,9 +2,13 @@
 
 Pure functions writing into caller-owned buffers, so the capture thread can fill a preallocated
 slot without allocating a tensor per frame. OpenCV and NumPy release the GIL while they work.
+The export tooling trains the reference models through :func:`resize` too, so training and
+serving see the same pixels.
 """
 
 from __future__ import annotations
+
+import math
 
 import cv2
 import numpy as np
@@ -14,6 +18,33 @@ from streamer.modelspec import InputSpec
 from streamer.records import Image, Transform
 
 LETTERBOX_FILL = 114  # the grey YOLO-family models are trained with
+
+# Shrinking supersamples: bilinear to k times the target size, then an exact k x k box average
+# (OpenCV's integer-factor INTER_AREA path). With k = ceil(ratio / 2) the bilinear step shrinks by
+# at most 2, so it skips no source row or column. Measured on 1080p -> 224x224 (one thread, 2-core
+# EPYC): plain INTER_AREA 4.9 ms, this 1.2-1.9 ms, mean difference from INTER_AREA 0.3 grey levels;
+# plain INTER_LINEAR 0.15 ms but aliased (mean 2, p99 65 levels). Beyond k = 3 the cost grows
+# faster than the error falls.
+SUPERSAMPLE_MAX = 3
+
+
+def supersample(src_w: int, src_h: int, dst_w: int, dst_h: int) -> tuple[int, int]:
+    """The per-axis supersampling factors for shrinking (1 on an axis that does not shrink by 2 or more)."""
+    kx = min(SUPERSAMPLE_MAX, max(1, math.ceil(src_w / dst_w / 2)))
+    ky = min(SUPERSAMPLE_MAX, max(1, math.ceil(src_h / dst_h / 2)))
+    return kx, ky
+
+
+def resize(image: Image, size: tuple[int, int], dst: Image | None = None) -> Image:
+    """``image`` resized to ``size`` (width, height): supersampled when shrinking, bilinear otherwise."""
+    src_h, src_w = image.shape[:2]
+    w, h = size
+    kx, ky = supersample(src_w, src_h, w, h)
+    if kx == 1 and ky == 1:
+        shrink = w < src_w or h < src_h
+        return cv2.resize(image, size, dst=dst, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    big = cv2.resize(image, (w * kx, h * ky), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(big, size, dst=dst, interpolation=cv2.INTER_AREA)
 
 
 def geometry(src_w: int, src_h: int, spec: InputSpec) -> tuple[Transform, tuple[int, int]]:
@@ -74,15 +105,11 @@ class Preprocessor:
             self._geom = (src_w, src_h, t, size)
             self._canvas[:] = LETTERBOX_FILL
         _, _, transform, (new_w, new_h) = self._geom
-        shrink = new_w < src_w or new_h < src_h
-        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
         if self.spec.resize == "stretch":
-            cv2.resize(image, (new_w, new_h), dst=self._canvas, interpolation=interp)
+            resize(image, (new_w, new_h), dst=self._canvas)
         else:
             px, py = int(transform.pad_x), int(transform.pad_y)
-            self._canvas[py : py + new_h, px : px + new_w] = cv2.resize(
-                image, (new_w, new_h), interpolation=interp
-            )
+            self._canvas[py : py + new_h, px : px + new_w] = resize(image, (new_w, new_h))
         # Colour order and layout in one strided view of the uint8 canvas (no cvtColor, no float
         # transpose): rearranging bytes is a quarter of the memory traffic of rearranging floats.
         view = self._canvas[:, :, ::-1] if self.spec.color_order == "RGB" else self._canvas
