@@ -54,11 +54,18 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--config", default=_default_config(), help="config whose models and first file stream to use")
     bench.add_argument("--model", action="append", help="an ONNX model instead of a config (repeatable)")
     bench.add_argument("--clip", default=None, help="video file to decode (default: the config's first file stream)")
+    bench.add_argument(
+        "--make-clip",
+        default=None,
+        metavar="PRESET",
+        help="encode (once, cached) and use a reference H.264 clip: 720p, 1080p or 4k (needs ffmpeg)",
+    )
     bench.add_argument("--streams", default="1,2,4", help="pipeline stream counts, comma-separated; 0 skips")
     bench.add_argument("--batches", default="", help="inference batch sizes (default: powers of two to max_batch)")
     bench.add_argument("--max-batch", type=int, default=None, help="override pipeline.max_batch")
     bench.add_argument("--seconds", type=float, default=3.0, help="seconds per measurement (default 3)")
     bench.add_argument("--rounds", type=int, default=1, help="repeat every measurement, report medians (default 1)")
+    bench.add_argument("--workers", default=None, help='[capture] workers for the pipeline runs: N or "auto"')
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     schema = sub.add_parser("schema", help="print the JSON Schema of published messages")
     schema.add_argument("kind", nargs="?", default="result", choices=["result", "status"])

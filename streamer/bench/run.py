@@ -9,12 +9,13 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from streamer.bench import stages
+from streamer.bench.clip import preset_clip, preset_size
 from streamer.bench.pipeline_run import RunSpec, cores
 from streamer.bench.pipeline_run import run as run_pipeline
-from streamer.bench.records import BenchReport, PipelinePoint, StageFigures
+from streamer.bench.records import BenchReport, DecodePoint, PipelinePoint, StageFigures
 from streamer.config import Config, load_config, parse_config
 from streamer.errors import ConfigError
 from streamer.inference import ModelSet
@@ -27,17 +28,25 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BenchOptions:
-    """What to measure. Either ``config`` or ``models`` (then ``clip`` is required)."""
+    """What to measure. Either ``config`` or ``models`` (then ``clip`` or ``make_clip`` is required)."""
 
     config: Path | None = None
     models: tuple[Path, ...] = ()
     clip: Path | None = None
+    make_clip: str | None = None  # a preset of streamer.bench.clip, generated once and cached
     streams: tuple[int, ...] = (1, 2, 4)
     batches: tuple[int, ...] = ()  # default: powers of two up to the config's max_batch
     seconds: float = 3.0
     max_batch: int | None = None
     rounds: int = 1
+    workers: int | Literal["auto"] | None = None  # [capture] workers for the pipeline runs; None: the config's
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.clip is not None and self.make_clip is not None:
+            raise ConfigError("bench: give --clip or --make-clip, not both")
+        if self.make_clip is not None:
+            preset_size(self.make_clip)  # a typo fails here, before any model loads
 
 
 def machine() -> str:
@@ -60,15 +69,19 @@ def _config(opts: BenchOptions) -> Config:
         models = {p.stem.replace(" ", "_"): {"path": str(p.resolve())} for p in opts.models}
         config = parse_config({"models": models}, Path.cwd(), "bench")
     else:
-        raise ConfigError("bench: give --config, or --model (one or more) and --clip")
+        raise ConfigError("bench: give --config, or --model (one or more) and --clip or --make-clip")
     if opts.max_batch is not None:
         config = config.model_copy(
             update={"pipeline": config.pipeline.model_copy(update={"max_batch": opts.max_batch})}
         )
+    if opts.workers is not None:
+        config = config.model_copy(update={"capture": config.capture.model_copy(update={"workers": opts.workers})})
     return config
 
 
 def _clip(opts: BenchOptions, config: Config) -> str:
+    if opts.make_clip is not None:
+        return str(preset_clip(opts.make_clip))
     if opts.clip is not None:
         if not opts.clip.is_file():
             raise ConfigError(f"bench: --clip: no such file: {opts.clip}")
@@ -77,7 +90,7 @@ def _clip(opts: BenchOptions, config: Config) -> str:
         source = resolve(s, config)
         if source.kind is SourceKind.FILE:
             return str(source.target)
-    raise ConfigError("bench: the config has no file stream; give --clip")
+    raise ConfigError("bench: the config has no file stream; give --clip or --make-clip")
 
 
 def _batches(opts: BenchOptions, max_batch: int) -> tuple[int, ...]:
@@ -115,6 +128,11 @@ def _round(opts: BenchOptions, config: Config, models: ModelSet, clip: str) -> t
     pre_ms = stages.preprocess(specs, frames, s / 2)
     threads = cores()
     capture_fps = stages.capture(clip, specs, threads, s)
+    # Decode alone on as many threads as each pipeline run has streams: what decoding allows it.
+    decode_alone = []
+    for n in opts.streams or (threads,):
+        logger.info("bench: decode alone on %d thread(s)", n)
+        decode_alone.append(DecodePoint(n, round(stages.decode_alone(clip, n, s), 1)))
     logger.info("bench: inference")
     inference = stages.inference(models, _batches(opts, config.pipeline.max_batch), s * 2)
     results = stages.sample_results(models, specs, frames[: min(8, len(frames))])
@@ -126,6 +144,7 @@ def _round(opts: BenchOptions, config: Config, models: ModelSet, clip: str) -> t
         capture_threads=threads,
         json_us=round(json_us, 1),
         inference=inference,
+        decode_alone=tuple(decode_alone),
     )
     points: list[PipelinePoint] = []
     for n in opts.streams:
@@ -145,6 +164,11 @@ def run_bench(opts: BenchOptions) -> BenchReport:
     config = _config(opts)
     clip = _clip(opts, config)
     models = load_models(config)
+    notes = opts.notes
+    if opts.workers is not None:
+        notes = (*notes, f"pipeline runs with [capture] workers = {opts.workers}")
+    if opts.rounds > 1:
+        notes = (*notes, f"medians of {opts.rounds} interleaved rounds")
     rounds = [_round(opts, config, models, clip) for _ in range(opts.rounds)]
     figures: StageFigures = _median_record([r[0] for r in rounds])
     points: list[PipelinePoint] = [_median_record(list(g)) for g in zip(*(r[1] for r in rounds), strict=True)]
@@ -160,7 +184,7 @@ def run_bench(opts: BenchOptions) -> BenchReport:
         models=tuple(f"{m.name} ({m.provider})" for m in models.all()),
         stages=figures,
         pipeline=tuple(points),
-        notes=(*opts.notes, f"medians of {opts.rounds} interleaved rounds") if opts.rounds > 1 else opts.notes,
+        notes=notes,
     )
 
 
@@ -174,6 +198,18 @@ def _ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def _workers(text: str) -> int | Literal["auto"]:
+    if text == "auto":
+        return "auto"
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(f'bench: --workers: expected "auto" or a number of processes >= 0, got {text!r}')
+    return value
+
+
 def bench_from_args(args: argparse.Namespace) -> BenchOptions:
     """Options from the ``streamer bench`` command line."""
     if args.seconds <= 0:
@@ -184,9 +220,11 @@ def bench_from_args(args: argparse.Namespace) -> BenchOptions:
         config=None if args.model else Path(args.config),
         models=tuple(Path(m) for m in args.model or ()),
         clip=Path(args.clip) if args.clip else None,
+        make_clip=args.make_clip,
         streams=_ints(args.streams) if args.streams != "0" else (),
         batches=_ints(args.batches) if args.batches else (),
         seconds=args.seconds,
         max_batch=args.max_batch,
         rounds=args.rounds,
+        workers=None if args.workers is None else _workers(args.workers),
     )

@@ -1,7 +1,7 @@
 """Each part of the frame path measured alone: decode, preprocess, inference by batch size, JSON.
 
-All figures come from the clip and models the daemon will run, on this machine, in this process,
-so their sum is a fair bound for the whole pipeline (DESIGN.md, "Performance model").
+All figures come from the clip and models the daemon will run, on this machine, in this process;
+the slowest resource alone is the pipeline's limit (DESIGN.md, "Performance model").
 """
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ from __future__ import annotations
 import statistics
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ from streamer.runtime import Model, warmup_feeds
 from streamer.sources import Source, SourceKind, open_capture
 
 KEEP_FRAMES = 64  # decoded frames kept for the preprocessing and inference measurements
+
+FrameWork = Callable[[Image, int], None]  # per-frame work after ``read()``: (image, frame number)
 
 
 def _open(clip: str) -> Any:
@@ -60,41 +63,54 @@ def decode(clip: str, seconds: float) -> tuple[float, list[Image]]:
     return count / (time.perf_counter() - start), kept
 
 
+class _Prepare:
+    """Per-frame work of the capture side: prepare every image model's input (one per thread)."""
+
+    def __init__(self, specs: Mapping[str, InputSpec]) -> None:
+        self.preparer = FramePreparer(specs)
+
+    def __call__(self, image: Image, seq: int) -> None:
+        info = FrameInfo("bench", seq, 0, 0.0, 0.0, image.shape[1], image.shape[0])
+        self.preparer.release(self.preparer(Frame(info, image)))
+
+
 def preprocess(specs: Mapping[str, InputSpec], frames: Sequence[Image], seconds: float) -> float:
     """Milliseconds per frame to prepare the inputs of every image model, on one thread."""
-    preparer = FramePreparer(specs)
+    prepare = _Prepare(specs)
     count = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
         for image in frames:
-            info = FrameInfo("bench", count, 0, 0.0, 0.0, image.shape[1], image.shape[0])
-            preparer.release(preparer(Frame(info, image)))
+            prepare(image, count)
             count += 1
     return (time.perf_counter() - start) * 1000.0 / max(count, 1)
 
 
-def capture(clip: str, specs: Mapping[str, InputSpec], threads: int, seconds: float) -> float:
-    """Aggregate frames/s of decode + preprocess with ``threads`` threads at once (the capture side)."""
+def _read_on_threads(clip: str, threads: int, seconds: float, work: Callable[[], FrameWork] | None) -> float:
+    """Aggregate frames/s of ``read()`` on ``threads`` threads at once, each its own capture of the clip.
+
+    ``work`` makes each thread's per-frame work (called with the image and its number); None decodes only.
+    """
     counts = [0] * threads
     stop = threading.Event()
 
-    def work(i: int) -> None:
-        preparer = FramePreparer(specs)
+    def loop(i: int) -> None:
+        per_frame = work() if work is not None else None
         cap = _open(clip)
         try:
             while not stop.is_set():
                 ok, image = cap.read()
                 if not ok:
                     cap.release()
-                    cap = _open(clip)
+                    cap = _open(clip)  # loop the clip, as decode() does
                     continue
-                info = FrameInfo("bench", counts[i], 0, 0.0, 0.0, image.shape[1], image.shape[0])
-                preparer.release(preparer(Frame(info, image)))
+                if per_frame is not None:
+                    per_frame(image, counts[i])
                 counts[i] += 1
         finally:
             cap.release()
 
-    workers = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(threads)]
+    workers = [threading.Thread(target=loop, args=(i,), daemon=True) for i in range(threads)]
     start = time.perf_counter()
     for w in workers:
         w.start()
@@ -103,6 +119,19 @@ def capture(clip: str, specs: Mapping[str, InputSpec], threads: int, seconds: fl
     for w in workers:
         w.join()
     return sum(counts) / (time.perf_counter() - start)
+
+
+def decode_alone(clip: str, threads: int, seconds: float) -> float:
+    """Aggregate frames/s of ``read()`` alone (no preprocessing) with ``threads`` threads at once.
+
+    The pipeline with N streams is compared with this on N threads: what decoding alone allows.
+    """
+    return _read_on_threads(clip, threads, seconds, None)
+
+
+def capture(clip: str, specs: Mapping[str, InputSpec], threads: int, seconds: float) -> float:
+    """Aggregate frames/s of decode + preprocess with ``threads`` threads at once (the capture side)."""
+    return _read_on_threads(clip, threads, seconds, partial(_Prepare, specs))
 
 
 def _image_feeds(model: Model, batch: int, rng: np.random.Generator) -> dict[str, npt.NDArray[Any]]:
