@@ -47,6 +47,10 @@ class CaptureWorker(threading.Thread):
         capture: CaptureConfig,
         emit: Emit,
         events: CaptureEvents,
+        *,
+        decoder_threads: int = 0,
+        start_seq: int = 0,
+        start_epoch: int = 0,
     ) -> None:
         super().__init__(name=f"capture-{stream.name}", daemon=True)
         self.cfg = stream
@@ -58,8 +62,9 @@ class CaptureWorker(threading.Thread):
         self.heartbeat = time.monotonic()
         self.last_frame_mono: float | None = None
         self.current = StreamState.CONNECTING
-        self._seq = 0
-        self._epoch = 0
+        self.decoder_threads = decoder_threads  # 0: FFmpeg's own choice
+        self._seq = start_seq
+        self._epoch = start_epoch
         self._rng = random.Random()
 
     def stop(self) -> None:
@@ -153,7 +158,7 @@ class CaptureWorker(threading.Thread):
     def _open(self, attempt: int = 0) -> cv2.VideoCapture | None:
         """Open the source; None if it cannot be opened now or we were stopped while waiting our turn."""
         self.heartbeat = time.monotonic()
-        cap = open_capture(self.source, self.capture_cfg, attempt, self._still_wanted)
+        cap = open_capture(self.source, self.capture_cfg, attempt, self._still_wanted, self.decoder_threads)
         self.heartbeat = time.monotonic()
         return cap
 

@@ -94,6 +94,20 @@ class CaptureConfig(_Strict):
     # The same for files played offline (realtime = false): they have no camera to keep up with and
     # wait for inference anyway, so inference may rank further ahead (+10: 8 % more frames/s).
     offline_thread_nice: int = Field(default=10, ge=0, le=19)
+    # Capture (decode + preprocess) runs in this many worker processes, each owning a share of the
+    # streams and handing prepared frames over shared memory, so decoding scales past one
+    # interpreter's GIL. 0 keeps every capture thread inside the daemon's own process; "auto" uses
+    # one process per stream up to the cores (0 on a machine with two cores or fewer).
+    workers: int | Literal["auto"] = Field(default="auto")
+    # Decoder threads FFmpeg may use per stream; 0 = share the cores between the streams.
+    decoder_threads: int = Field(default=0, ge=0, le=64)
+
+    @field_validator("workers")
+    @classmethod
+    def _workers(cls, v: int | str) -> int | str:
+        if isinstance(v, int) and not 0 <= v <= 256:
+            raise ValueError("must be \"auto\" or a number of processes from 0 to 256")
+        return v
 
     @model_validator(mode="after")
     def _order(self) -> CaptureConfig:

@@ -83,6 +83,9 @@ class Metrics:
         self.published = Counter(
             "streamer_messages_published", "Result messages sent on the PUB socket.", ["stream"], registry=r
         )
+        self.capture_restarts = Counter(
+            "streamer_capture_process_restarts", "Capture processes that died and were started again.", registry=r
+        )
         self.reloads = Counter(
             "streamer_config_reloads", "Configuration reloads (SIGHUP), by result.", ["result"], registry=r
         )

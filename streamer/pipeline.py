@@ -1,20 +1,24 @@
-"""Composition of one running configuration: capture threads -> batcher -> inference -> publisher.
+"""Composition of one running configuration: capture -> batcher -> inference -> publisher.
 
-The pipeline implements the observer protocols of capture, inference and publishing, turning
-their events into metrics and status messages. Streams can be added and removed while it runs.
+Capture runs in worker processes (:mod:`streamer.capture_pool`) or, with ``[capture] workers = 0``,
+in threads of this process. The pipeline implements the observer protocols of capture, inference
+and publishing, turning their events into metrics and status messages. Streams can be added and
+removed while it runs.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from streamer.batcher import Batcher, Policy
 from streamer.capture import CaptureWorker
-from streamer.config import Config, StreamConfig
+from streamer.capture_pool import CapturePool
+from streamer.config import CaptureConfig, Config, StreamConfig
 from streamer.errors import ModelError
 from streamer.inference import ImageModel, InferenceWorker, ModelSet, SequenceModel
 from streamer.metrics import Metrics
@@ -22,7 +26,7 @@ from streamer.prepare import FramePreparer
 from streamer.publish import Publisher
 from streamer.records import Frame, Result, StatusEvent, StreamState
 from streamer.runtime import load_model
-from streamer.sources import Source, plays_offline, resolve
+from streamer.sources import Source, decoder_threads, plays_offline, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +62,43 @@ def load_models(config: Config) -> ModelSet:
     return ModelSet(tuple(image), SequenceModel(model, features))
 
 
+def cores() -> int:
+    """Cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def capture_processes(cfg: CaptureConfig, n_cores: int) -> int:
+    """How many capture processes at most: the configured number, or for "auto" one per core but two.
+
+    Two cores stay for the inference thread and publishing. On two cores or fewer, "auto" keeps
+    capture in this process: there is no core for a process to gain.
+    """
+    if cfg.workers != "auto":
+        return cfg.workers
+    return 0 if n_cores <= 2 else n_cores - 2
+
+
+class StreamHandle(Protocol):
+    """A stream's capture, in a thread here or in a capture process."""
+
+    current: StreamState
+    heartbeat: float
+    last_frame_mono: float | None
+
+    def start(self) -> None: ...
+    def stop(self) -> None: ...
+    def join(self, timeout: float | None = None) -> None: ...
+    def is_alive(self) -> bool: ...
+
+
 @dataclass
 class _Stream:
     cfg: StreamConfig
     source: Source
-    worker: CaptureWorker
-    preparer: FramePreparer
+    worker: StreamHandle
 
 
 class Pipeline:
@@ -81,6 +116,13 @@ class Pipeline:
         self.processed_total = 0
         self.published_total = 0
         self._specs = {im.model.name: im.model.spec.input for im in models.image if im.model.spec.input}
+        self._cores = cores()
+        procs = capture_processes(config.capture, self._cores)
+        self.pool: CapturePool | None = None
+        if procs > 0:
+            inputs = {k: v for k, v in self._specs.items() if v is not None}
+            level = logging.getLogger("streamer").getEffectiveLevel()
+            self.pool = CapturePool(config.capture, inputs, self.batcher, self, max_procs=procs, log_level=level)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -103,31 +145,47 @@ class Pipeline:
             s.worker.join(max(0.0, deadline - time.monotonic()))
         self.inference.stop()
         self.batcher.close()
+        if self.pool is not None:
+            self.pool.close(max(0.5, deadline - time.monotonic()))
         if self.inference.ident is not None:  # start() may have failed before starting it
             self.inference.join(max(0.1, deadline - time.monotonic()))
 
     def add_stream(self, cfg: StreamConfig) -> None:
         """Start capturing a stream; raise ConfigError if its source cannot be resolved."""
         source = resolve(cfg, self.config)
-        preparer = FramePreparer({k: v for k, v in self._specs.items() if v is not None})
-        policy = Policy.WAIT if plays_offline(source, cfg) else Policy.LATEST
+        offline = plays_offline(source, cfg)
+        with self._lock:
+            threads = decoder_threads(self.config.capture, len(self._streams) + 1, self._cores)
         self.metrics.add_stream(cfg.name)
-        self.batcher.register(cfg.name, policy, preparer.release)
+        worker: StreamHandle
+        if self.pool is not None:
+            worker = self.pool.add(cfg, source, offline, threads)
+        else:
+            worker = self._capture_thread(cfg, source, offline, threads)
+        with self._lock:
+            self._streams[cfg.name] = _Stream(cfg, source, worker)
+        logger.info(
+            "stream %s: %s (%s, %s, capture in %s)", cfg.name, source.display, source.kind.value,
+            "offline" if offline else "live", "a capture process" if self.pool is not None else "this process",
+        )
+        self.publisher.status(StatusEvent("stream_added", cfg.name, None, source.display))
+        worker.start()
+
+    def _capture_thread(self, cfg: StreamConfig, source: Source, offline: bool, threads: int) -> CaptureWorker:
+        """A capture thread in this process, preprocessing into its own buffer pool."""
+        preparer = FramePreparer({k: v for k, v in self._specs.items() if v is not None})
+        self.batcher.register(cfg.name, Policy.WAIT if offline else Policy.LATEST, preparer.release)
+
         def emit(frame: Frame) -> None:
             if self.batcher.busy(cfg.name):
                 # Inference has not taken this stream's previous frame: skip preprocessing this one
                 # (counted) so capture keeps pace with the camera under overload.
                 self.dropped(cfg.name, "superseded")
                 return
-            # ``worker`` is bound below, before the thread that calls emit starts.
             self.batcher.put(preparer(frame), worker.stop_event)
 
-        worker = CaptureWorker(cfg, source, self.config.capture, emit, self)
-        with self._lock:
-            self._streams[cfg.name] = _Stream(cfg, source, worker, preparer)
-        logger.info("stream %s: %s (%s, %s)", cfg.name, source.display, source.kind.value, policy.value)
-        self.publisher.status(StatusEvent("stream_added", cfg.name, None, source.display))
-        worker.start()
+        worker = CaptureWorker(cfg, source, self.config.capture, emit, self, decoder_threads=threads)
+        return worker
 
     def remove_stream(self, name: str, timeout: float = 3.0) -> None:
         with self._lock:
@@ -163,6 +221,9 @@ class Pipeline:
 
     def reconnected(self, stream: str) -> None:
         self.metrics.reconnects.labels(stream).inc()
+
+    def capture_restarted(self) -> None:
+        self.metrics.capture_restarts.inc()
 
     def inferred(self, model: str, seconds: float, batch: int) -> None:
         self.metrics.inference_seconds.labels(model).observe(seconds)

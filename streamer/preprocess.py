@@ -9,6 +9,7 @@ serving see the same pixels.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import cv2
 import numpy as np
@@ -42,9 +43,10 @@ def resize(image: Image, size: tuple[int, int], dst: Image | None = None) -> Ima
     kx, ky = supersample(src_w, src_h, w, h)
     if kx == 1 and ky == 1:
         shrink = w < src_w or h < src_h
-        return cv2.resize(image, size, dst=dst, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+        interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+        return cast(Image, cv2.resize(image, size, dst=dst, interpolation=interp))
     big = cv2.resize(image, (w * kx, h * ky), interpolation=cv2.INTER_LINEAR)
-    return cv2.resize(big, size, dst=dst, interpolation=cv2.INTER_AREA)
+    return cast(Image, cv2.resize(big, size, dst=dst, interpolation=cv2.INTER_AREA))
 
 
 def geometry(src_w: int, src_h: int, spec: InputSpec) -> tuple[Transform, tuple[int, int]]:

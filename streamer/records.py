@@ -63,11 +63,20 @@ class ModelInput:
 
 
 @dataclass(frozen=True)
+class SlotRef:
+    """Where a frame prepared by a capture process lies: slot ``index`` of a stream's shared segment."""
+
+    generation: int  # the segment's; a restarted capture process gets new segments
+    index: int
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A frame after preprocessing: small tensors per image model, the image itself dropped."""
 
     info: FrameInfo
     inputs: Mapping[str, ModelInput]
+    slot: SlotRef | None = None  # set when the tensors lie in shared memory
 
 
 @dataclass(frozen=True)

@@ -82,13 +82,28 @@ def configure_ffmpeg(options: str = DEFAULT_FFMPEG_OPTIONS) -> None:
     os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", options)
 
 
+def decoder_threads(cfg: CaptureConfig, streams: int, cores: int) -> int:
+    """FFmpeg decoder threads per stream: the configured number, else the cores shared between the streams.
+
+    Left to itself FFmpeg starts as many threads per stream as the machine has cores, so N streams
+    run N x cores decoder threads that take turns on the same cores.
+    """
+    if cfg.decoder_threads:
+        return cfg.decoder_threads
+    return max(1, cores // max(1, streams))
+
+
 def open_capture(
-    source: Source, cfg: CaptureConfig, priority: int = 0, keep_alive: Callable[[], bool] = lambda: True
+    source: Source,
+    cfg: CaptureConfig,
+    priority: int = 0,
+    keep_alive: Callable[[], bool] = lambda: True,
+    threads: int = 0,
 ) -> cv2.VideoCapture | None:
     """Open a source with bounded open/read timeouts; None if it cannot be opened now.
 
     FFmpeg opens take turns at :data:`FFMPEG_OPENS` (``priority`` and ``keep_alive`` are its);
-    None as well if ``keep_alive`` gave up while waiting.
+    None as well if ``keep_alive`` gave up while waiting. ``threads`` > 0 caps FFmpeg's decoder threads.
     """
     if source.kind is SourceKind.DEVICE:
         cap = cv2.VideoCapture(int(source.target), cv2.CAP_V4L2 if os.name == "posix" else cv2.CAP_ANY)
@@ -99,6 +114,8 @@ def open_capture(
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             int(cfg.read_timeout_s * 1000),
         ]
+        if threads > 0:
+            params += [cv2.CAP_PROP_N_THREADS, threads]
         if not FFMPEG_OPENS.acquire(priority, keep_alive):
             return None
         try:
