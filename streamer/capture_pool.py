@@ -153,7 +153,6 @@ class CapturePool:
         self._procs: list[_Proc] = []
         self._lock = threading.Lock()
         self._generations = itertools.count(1)
-        self._retired: list[SlotSegment] = []
         self._closing = False
         self.restarts = 0
 
@@ -189,9 +188,8 @@ class CapturePool:
             self._retire(old)
 
     def _retire(self, segment: SlotSegment) -> None:
-        """Unlink a segment; close it once no frame in flight holds a view of it."""
-        self._retired.append(segment)
-        self._retired = [s for s in self._retired if not s.close()]
+        """Unlink a segment; its memory goes with the last frame in flight that views it."""
+        segment.close()
 
     # -- processes ---------------------------------------------------------------------------
     def _spawn(self, index: int) -> _Proc:
@@ -326,6 +324,5 @@ class CapturePool:
             for proc in procs:
                 for stream in proc.streams.values():
                     if stream.segment is not None:
-                        self._retired.append(stream.segment)
+                        self._retire(stream.segment)
                     stream.gone.set()
-            self._retired = [s for s in self._retired if not s.close()]

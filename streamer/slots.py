@@ -93,8 +93,12 @@ class SlotSegment:
         """Slot ``index``'s tensors, by model name (views into the segment)."""
         return self._views[index]
 
-    def close(self) -> bool:
-        """Drop the mapping (and the name, if this process created it); False while views are still held."""
+    def close(self) -> None:
+        """Unlink the segment (if this process created it) and let go of the mapping.
+
+        A frame still in flight may hold a view: the mapping then lives on until the last view is
+        gone (the views keep it referenced), instead of being unmapped under them.
+        """
         self._views = []
         if self.owner:
             with contextlib.suppress(FileNotFoundError):
@@ -102,6 +106,9 @@ class SlotSegment:
             self.owner = False
         try:
             self._shm.close()
-        except BufferError:  # a frame still in flight holds a view; retry later
-            return False
-        return True
+        except BufferError:
+            # Views are exported: hand the mapping over to them (reference counting unmaps it
+            # with the last one) and close only the file descriptor.
+            self._shm._buf = None  # type: ignore[attr-defined]
+            self._shm._mmap = None  # type: ignore[attr-defined]
+            self._shm.close()

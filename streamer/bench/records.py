@@ -71,7 +71,8 @@ class PipelinePoint:
     latency_p99_ms: float
     mean_batch: float
     dropped: int
-    cpu_percent: float  # process CPU time over wall time (200 = two cores busy)
+    cpu_percent: float  # CPU time of the process and its capture processes over wall time (200 = two cores busy)
+    model_ms: float = 0.0  # mean time of one model run on a batch (over every model)
 
 
 @dataclass(frozen=True)
