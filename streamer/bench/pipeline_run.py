@@ -182,11 +182,3 @@ def run(config: Config, models: ModelSet, spec: RunSpec) -> tuple[PipelinePoint,
         cpu_percent=round(100.0 * cpu / wall, 1),
     )
     return point, recorder
-
-
-def cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
