@@ -10,28 +10,23 @@ processes' streams never notice.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import logging
 import multiprocessing
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 from streamer import capture_proc
 from streamer.batcher import WAIT_DEPTH, Batcher, Policy
 from streamer.capture import CaptureEvents
+from streamer.capture_remote import CaptureProc, RemoteStream
 from streamer.capture_wire import (
-    AddStream,
     Beat,
     Counts,
-    Down,
     FrameReady,
     ReleaseSlot,
-    RemoveStream,
     StateChanged,
     Stop,
     StreamGone,
@@ -52,80 +47,6 @@ RESTART_MAX_DELAY_S = 10.0
 
 class PoolEvents(CaptureEvents, Protocol):
     def capture_restarted(self) -> None: ...
-
-
-@dataclass(eq=False)
-class _Proc:
-    """One capture process and the daemon's end of its pipe."""
-
-    index: int
-    process: Any  # multiprocessing.Process (spawn context)
-    conn: Connection
-    started: float
-    fails: int = 0  # deaths in a row, each soon after its start
-    streams: dict[str, RemoteStream] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def send(self, msg: Down) -> None:
-        # A process that died cannot be sent to; its reader thread restarts it.
-        with self.lock, contextlib.suppress(OSError, ValueError):
-            self.conn.send(msg)
-
-
-class RemoteStream:
-    """A stream captured in another process: the same face to the pipeline as a CaptureWorker."""
-
-    def __init__(self, cfg: StreamConfig, source: Source, offline: bool, decoder_threads: int) -> None:
-        self.cfg = cfg
-        self.source = source
-        self.offline = offline
-        self.decoder_threads = decoder_threads
-        self.current = StreamState.CONNECTING
-        self.heartbeat = time.monotonic()
-        self.last_frame_mono: float | None = None
-        self.stop_event = threading.Event()
-        self.gone = threading.Event()
-        self.alive = True
-        self.next_seq = 0
-        self.next_epoch = 0
-        # Set by the pool (again at each restart of the process).
-        self.proc: _Proc | None = None
-        self.segment: SlotSegment | None = None
-        self.generation = 0
-
-    @property
-    def name(self) -> str:
-        return self.cfg.name
-
-    def command(self) -> AddStream:
-        if self.segment is None:
-            raise RuntimeError(f"stream {self.name}: no slots attached")
-        return AddStream(
-            self.cfg, self.source, self.offline, self.segment.name, self.generation, self.decoder_threads,
-            start_seq=self.next_seq, start_epoch=self.next_epoch,
-        )
-
-    def start(self) -> None:
-        if self.proc is not None:
-            self.proc.send(self.command())
-
-    def stop(self) -> None:
-        if not self.stop_event.is_set():
-            self.stop_event.set()
-            if self.proc is not None:
-                self.proc.send(RemoveStream(self.name))
-
-    def join(self, timeout: float | None = None) -> None:
-        self.gone.wait(timeout)
-
-    def is_alive(self) -> bool:
-        return self.alive and not self.gone.is_set()
-
-    def release(self, item: Prepared) -> None:
-        """Hand a consumed or dropped frame's slot back to the capture process."""
-        slot, proc = item.slot, self.proc
-        if slot is not None and proc is not None and slot.generation == self.generation:
-            proc.send(ReleaseSlot(self.name, slot.generation, slot.index))
 
 
 class CapturePool:
@@ -150,16 +71,10 @@ class CapturePool:
         # Offline streams have up to WAIT_DEPTH frames waiting and one being copied into a batch.
         self._layout = SlotLayout.of(self._specs, WAIT_DEPTH + 1)
         self._ctx = multiprocessing.get_context("spawn")
-        self._procs: list[_Proc] = []
+        self._procs: list[CaptureProc] = []
         self._lock = threading.Lock()
         self._generations = itertools.count(1)
         self._closing = False
-        self.restarts = 0
-
-    @property
-    def processes(self) -> int:
-        with self._lock:
-            return len(self._procs)
 
     # -- streams -----------------------------------------------------------------------------
     def add(self, cfg: StreamConfig, source: Source, offline: bool, decoder_threads: int) -> RemoteStream:
@@ -174,7 +89,7 @@ class CapturePool:
             self._attach(stream, proc)
         return stream
 
-    def _attach(self, stream: RemoteStream, proc: _Proc) -> None:
+    def _attach(self, stream: RemoteStream, proc: CaptureProc) -> None:
         """A new segment and generation for ``stream`` on ``proc``, and its channel in the batcher."""
         old = stream.segment
         stream.segment = SlotSegment(self._layout)
@@ -185,14 +100,10 @@ class CapturePool:
         self._batcher.unregister(stream.name)  # frames still waiting are of the old generation
         self._batcher.register(stream.name, policy, stream.release)
         if old is not None:
-            self._retire(old)
-
-    def _retire(self, segment: SlotSegment) -> None:
-        """Unlink a segment; its memory goes with the last frame in flight that views it."""
-        segment.close()
+            old.close()  # its memory goes with the last frame in flight that views it
 
     # -- processes ---------------------------------------------------------------------------
-    def _spawn(self, index: int) -> _Proc:
+    def _spawn(self, index: int) -> CaptureProc:
         ours, theirs = self._ctx.Pipe(duplex=True)
         setup = WorkerSetup(index, self._capture, self._specs, self._layout, self._log_level, WAIT_DEPTH)
         process = self._ctx.Process(
@@ -200,12 +111,12 @@ class CapturePool:
         )
         process.start()
         theirs.close()
-        proc = _Proc(index, process, ours, time.monotonic())
+        proc = CaptureProc(index, process, ours, time.monotonic())
         threading.Thread(target=self._read, args=(proc,), name=f"capture-link-{index}", daemon=True).start()
         logger.debug("capture process %d started (pid %s)", index, process.pid)
         return proc
 
-    def _read(self, proc: _Proc) -> None:
+    def _read(self, proc: CaptureProc) -> None:
         """Everything that comes up one process's pipe, until it closes."""
         while True:
             try:
@@ -219,7 +130,7 @@ class CapturePool:
         if not self._closing:
             self._restart(proc)
 
-    def _dispatch(self, proc: _Proc, msg: Any) -> None:
+    def _dispatch(self, proc: CaptureProc, msg: Any) -> None:
         if isinstance(msg, FrameReady):
             self._frame(proc, msg)
         elif isinstance(msg, Counts):
@@ -247,11 +158,11 @@ class CapturePool:
             with self._lock:
                 stream = proc.streams.pop(msg.stream, None)
                 if stream is not None and stream.segment is not None:
-                    self._retire(stream.segment)
+                    stream.segment.close()
             if stream is not None:
                 stream.gone.set()
 
-    def _frame(self, proc: _Proc, msg: FrameReady) -> None:
+    def _frame(self, proc: CaptureProc, msg: FrameReady) -> None:
         stream = proc.streams.get(msg.info.stream)
         if stream is None or stream.generation != msg.generation or stream.stop_event.is_set():
             proc.send(ReleaseSlot(msg.info.stream, msg.generation, msg.index))
@@ -266,7 +177,7 @@ class CapturePool:
         # Never blocks: the process keeps at most WAIT_DEPTH frames of an offline stream out.
         self._batcher.put(Prepared(msg.info, inputs, SlotRef(msg.generation, msg.index)), stream.stop_event)
 
-    def _restart(self, proc: _Proc) -> None:
+    def _restart(self, proc: CaptureProc) -> None:
         """Start a dead process again with its streams; back off if it keeps dying at start."""
         proc.process.join(1.0)
         if proc.process.is_alive():  # its pipe broke but it runs on: it must not capture twice
@@ -278,7 +189,6 @@ class CapturePool:
             "capture process %d (pid %s) exited with code %s; restarting it with %d stream(s): %s",
             proc.index, proc.process.pid, proc.process.exitcode, len(names), ", ".join(names) or "none",
         )
-        self.restarts += 1
         self._events.capture_restarted()
         lived = time.monotonic() - proc.started
         fails = proc.fails + 1 if lived < STABLE_S else 0
@@ -324,5 +234,5 @@ class CapturePool:
             for proc in procs:
                 for stream in proc.streams.values():
                     if stream.segment is not None:
-                        self._retire(stream.segment)
+                        stream.segment.close()
                     stream.gone.set()

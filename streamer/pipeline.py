@@ -115,14 +115,13 @@ class Pipeline:
         self._lock = threading.Lock()
         self.processed_total = 0
         self.published_total = 0
-        self._specs = {im.model.name: im.model.spec.input for im in models.image if im.model.spec.input}
+        self._specs = {im.model.name: spec for im in models.image if (spec := im.model.spec.input) is not None}
         self._cores = cores()
         procs = capture_processes(config.capture, self._cores)
         self.pool: CapturePool | None = None
         if procs > 0:
-            inputs = {k: v for k, v in self._specs.items() if v is not None}
             level = logging.getLogger("streamer").getEffectiveLevel()
-            self.pool = CapturePool(config.capture, inputs, self.batcher, self, max_procs=procs, log_level=level)
+            self.pool = CapturePool(config.capture, self._specs, self.batcher, self, max_procs=procs, log_level=level)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -173,7 +172,7 @@ class Pipeline:
 
     def _capture_thread(self, cfg: StreamConfig, source: Source, offline: bool, threads: int) -> CaptureWorker:
         """A capture thread in this process, preprocessing into its own buffer pool."""
-        preparer = FramePreparer({k: v for k, v in self._specs.items() if v is not None})
+        preparer = FramePreparer(self._specs)
         self.batcher.register(cfg.name, Policy.WAIT if offline else Policy.LATEST, preparer.release)
 
         def emit(frame: Frame) -> None:
@@ -182,6 +181,7 @@ class Pipeline:
                 # (counted) so capture keeps pace with the camera under overload.
                 self.dropped(cfg.name, "superseded")
                 return
+            # ``worker`` is bound below, before the thread that calls emit starts.
             self.batcher.put(preparer(frame), worker.stop_event)
 
         worker = CaptureWorker(cfg, source, self.config.capture, emit, self, decoder_threads=threads)
