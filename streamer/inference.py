@@ -23,7 +23,7 @@ from streamer.batcher import Batcher
 from streamer.config import PipelineConfig
 from streamer.interpret import model_output
 from streamer.modelset import ModelSet, calibrate
-from streamer.records import Prepared, Result, SequenceOutput
+from streamer.records import DropReason, Prepared, Result, SequenceOutput
 from streamer.runtime import Model
 from streamer.sequence_step import SequenceStep
 
@@ -36,7 +36,7 @@ STALL_ENV = "STREAMER_TEST_STALL_INFERENCE_AFTER"
 class InferenceEvents(Protocol):
     def inferred(self, model: str, seconds: float, batch: int) -> None: ...
     def processed(self, stream: str) -> None: ...
-    def dropped(self, stream: str, reason: str) -> None: ...
+    def dropped(self, stream: str, reason: DropReason) -> None: ...
 
 
 class InferenceWorker(threading.Thread):
@@ -87,7 +87,7 @@ class InferenceWorker(threading.Thread):
             except Exception:  # a failing batch must not kill the loop; its frames are counted lost
                 logger.exception("inference failed on a batch of %d", len(batch))
                 for item in batch:
-                    self._events.dropped(item.info.stream, "error")
+                    self._events.dropped(item.info.stream, DropReason.ERROR)
                 continue
             for result in results:
                 self._events.processed(result.info.stream)
