@@ -1,6 +1,6 @@
 """Daemon pipeline against the hand-written loop: same clip, models and machine, one run, interleaved.
 
-    .venv/bin/python -m tests.bench.compare --cnn models/frame_cnn.onnx --rnn models/sequence_gru.onnx \
+    .venv/bin/python -m benchmarks.compare --cnn models/frame_cnn.onnx --rnn models/sequence_gru.onnx \
         --clip models/demo.mp4 --streams 4 --rounds 3 --seconds 8
 
 Throughput: every stream plays the clip as fast as it can (``realtime = false`` for the daemon).
@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.hand_loop import run_hand_loop
 from streamer.bench.pipeline_run import RunSpec, run
 from streamer.config import parse_config
 from streamer.pipeline import load_models
-from tests.bench.hand_loop import run_hand_loop
 
 
 def daemon_config(cnn: Path, rnn: Path, capture: dict[str, Any] | None = None, **pipeline: Any) -> Any:

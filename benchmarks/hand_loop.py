@@ -47,7 +47,7 @@ def run_hand_loop(
     cnn_names = [cnn_out["logits"], cnn_out["embedding"]]
     rnn_names = [json.loads(_meta(rnn)["outputs"])["logits"], hidden["output"]]
     feat_in = _meta(rnn)["features_input"]
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     endpoint = f"inproc://hand-{time.monotonic_ns()}"
     result = HandLoopResult(time.monotonic())
     stop = threading.Event()
