@@ -52,12 +52,17 @@ def main() -> None:
         rows["hand"].append((fps, cpu * 1000.0 / max(len(res.published), 1)))
         print(json.dumps({"round": rows["daemon"][-1], "hand": rows["hand"][-1], "wall": round(wall, 1)}))
     med = {k: (statistics.median(f for f, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
-    print(json.dumps({
-        "streams": args.streams, "rounds": rows,
-        "median_fps": {k: round(v[0], 1) for k, v in med.items()},
-        "median_cpu_ms_per_frame": {k: round(v[1], 3) for k, v in med.items()},
-        "fps_ratio_daemon_over_hand": round(med["daemon"][0] / med["hand"][0], 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "streams": args.streams,
+                "rounds": rows,
+                "median_fps": {k: round(v[0], 1) for k, v in med.items()},
+                "median_cpu_ms_per_frame": {k: round(v[1], 3) for k, v in med.items()},
+                "fps_ratio_daemon_over_hand": round(med["daemon"][0] / med["hand"][0], 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
