@@ -1,0 +1,299 @@
+"""The clip writer: one thread that encodes clips to H.264 MP4 with PyAV, off the frame path.
+
+Recorders hand it frames through a queue bounded in bytes; a frame that does not fit is refused at
+once (the recorder then cuts its clip short), so no caller ever waits. Each clip is written under a
+temporary name and renamed when complete, its JSON sidecar beside it. A failing disk fails the
+clip, is logged once per episode and counted; the thread itself never dies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, cast
+
+import av
+import cv2
+import numpy as np
+
+from streamer.clip_events import ClipDone, ClipError, ClipFailed, OnClipEvent
+from streamer.clip_inbox import Inbox
+from streamer.clip_ring import RingFrame
+from streamer.clip_store import ClipPaths, ClipStore, Episodes, reason_of
+from streamer.records import Image
+
+logger = logging.getLogger(__name__)
+
+Draw = Callable[[Image, Mapping[str, Any]], Image]
+MS = Fraction(1, 1000)
+SIDECAR_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    """A clip a recorder has begun: who it is for and where it goes."""
+
+    clip_id: int
+    stream: str
+    rule: str
+    paths: ClipPaths
+
+
+@dataclass(frozen=True)
+class ClipCounts:
+    done: int = 0
+    frames: int = 0
+    bytes: int = 0
+    deleted: int = 0  # old clips deleted to keep within the disk budget
+    errors: Mapping[ClipError, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Open:
+    spec: ClipSpec
+
+
+@dataclass(frozen=True)
+class _Frame:
+    clip_id: int
+    frame: RingFrame
+
+
+@dataclass(frozen=True)
+class _Close:
+    clip_id: int
+    cut_short: bool
+
+
+@dataclass
+class _Clip:
+    """A clip being written: the writer thread's own state."""
+
+    spec: ClipSpec
+    container: Any = None  # av's OutputContainer, opened at the first frame (its size is the clip's)
+    video: Any = None
+    size: tuple[int, int] = (0, 0)
+    t0: float = 0.0
+    t_last: float = 0.0
+    last_pts: int = -1
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    last_result: Mapping[str, Any] | None = None
+
+
+class ClipWriter:
+    """Writes the clips of every stream, one at a time per frame, in its own thread."""
+
+    def __init__(
+        self,
+        store: ClipStore,
+        on_event: OnClipEvent,
+        *,
+        crf: int = 26,
+        draw: Draw | None = None,
+        queue_bytes: int = 64 * 2**20,
+        threads: int = 1,
+    ):
+        self.store = store
+        self.on_event = on_event
+        self.crf = crf
+        self.draw = draw
+        # x264 on one thread by default: clips are not urgent, and the cores belong to inference.
+        self.threads = threads
+        self._inbox: Inbox[_Open | _Frame | _Close] = Inbox(queue_bytes)
+        self._clips: dict[int, _Clip] = {}
+        self._failed: set[int] = set()
+        self._episodes = Episodes()
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+        self._errors: Counter[ClipError] = Counter()
+        self._thread = threading.Thread(target=self._run, name="clip-writer", daemon=True)
+
+    # -- called by recorders (any thread; never blocks) -------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def open(self, spec: ClipSpec) -> None:
+        self._inbox.post(_Open(spec))
+
+    def frame(self, clip_id: int, frame: RingFrame) -> bool:
+        """Queue a frame; False when the queue is full (the caller cuts the clip short)."""
+        return self._inbox.offer(_Frame(clip_id, frame), len(frame.jpeg))
+
+    def close(self, clip_id: int, cut_short: bool = False) -> None:
+        self._inbox.post(_Close(clip_id, cut_short))
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Finish what is queued, close open clips as they are, end the thread; False if it did not in time."""
+        self._inbox.close()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def counts(self) -> ClipCounts:
+        with self._lock:
+            c = self._counts
+            return ClipCounts(c["done"], c["frames"], c["bytes"], self.store.deleted, dict(self._errors))
+
+    # -- the writer thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self.store.remove_stale()
+        while (item := self._inbox.get()) is not None:
+            try:
+                self._handle(item)
+            except Exception as exc:  # a bug here must cost one clip, never the thread
+                logger.exception("clips: unexpected failure")
+                clip_id = item.spec.clip_id if isinstance(item, _Open) else item.clip_id
+                if clip_id in self._clips:
+                    self._fail(self._clips.pop(clip_id), ClipError.ENCODE, repr(exc))
+        for clip in list(self._clips.values()):
+            self._finish(clip, cut_short=False)
+        self._clips.clear()
+
+    def _handle(self, item: _Open | _Frame | _Close) -> None:
+        if isinstance(item, _Open):
+            self._clips[item.spec.clip_id] = _Clip(item.spec)
+            return
+        clip = self._clips.get(item.clip_id)
+        if clip is None:
+            return  # failed already: its remaining frames are dropped
+        if isinstance(item, _Close):
+            del self._clips[item.clip_id]
+            if item.cut_short:
+                self._count_error(ClipError.BEHIND)
+                self._episodes.failed(ClipError.BEHIND, f"{clip.spec.paths.mp4} cut short: the writer fell behind")
+            self._finish(clip, item.cut_short)
+            return
+        try:
+            self._encode(clip, item.frame)
+        except (OSError, av.FFmpegError) as exc:
+            del self._clips[item.clip_id]
+            self._fail(clip, reason_of(exc), str(exc))
+
+    def _encode(self, clip: _Clip, frame: RingFrame) -> None:
+        decoded = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
+        if decoded is None:
+            return  # the ring only holds what it encoded itself; skip rather than fail the clip
+        image = cast(Image, decoded)
+        if clip.container is None:
+            self._begin(clip, image, frame.info.t_capture_mono)
+        if (image.shape[1], image.shape[0]) != clip.size:  # the camera came back at another size
+            image = cast(Image, cv2.resize(image, clip.size, interpolation=cv2.INTER_AREA))
+        if frame.result is not None:
+            clip.last_result = frame.result
+        if self.draw is not None and clip.last_result is not None:
+            image = self._drawn(self.draw, image, clip.last_result)
+        pts = max(round((frame.info.t_capture_mono - clip.t0) * 1000), clip.last_pts + 1)
+        out = av.VideoFrame.from_ndarray(image, format="bgr24")
+        out.pts, out.time_base = pts, MS
+        for packet in clip.video.encode(out):
+            clip.container.mux(packet)
+        clip.last_pts, clip.t_last = pts, frame.info.t_capture_mono
+        info = frame.info
+        clip.rows.append(
+            {
+                "seq": info.seq,
+                "epoch": info.epoch,
+                "t_capture": info.t_capture_wall,
+                "pts_s": pts / 1000,
+                "result": frame.result,
+            }
+        )
+
+    def _begin(self, clip: _Clip, image: Image, t0: float) -> None:
+        paths = clip.spec.paths
+        paths.mp4.parent.mkdir(parents=True, exist_ok=True)
+        clip.container = av.open(str(paths.mp4_part), "w", format="mp4")
+        video = clip.container.add_stream("libx264", rate=25)  # a nominal rate: the pts carry the real times
+        video.width, video.height = image.shape[1], image.shape[0]
+        video.pix_fmt = "yuv420p"
+        video.time_base = video.codec_context.time_base = MS
+        video.codec_context.thread_count = self.threads
+        video.options = {"crf": str(self.crf), "preset": "veryfast"}
+        clip.video, clip.size, clip.t0 = video, (image.shape[1], image.shape[0]), t0
+
+    def _drawn(self, draw: Draw, image: Image, result: Mapping[str, Any]) -> Image:
+        try:
+            return draw(image, result)
+        except Exception:  # a drawing bug must not cost the clip: write the rest plain
+            logger.exception("clips: the annotation drawer failed; clips are written without annotations")
+            self.draw = None
+            return image
+
+    def _finish(self, clip: _Clip, cut_short: bool) -> None:
+        if clip.container is None:
+            return  # no frame ever came (its stream went away at once): nothing to keep
+        paths = clip.spec.paths
+        try:
+            for packet in clip.video.encode():
+                clip.container.mux(packet)
+            clip.container.close()
+            _fsync(paths.mp4_part)
+            sidecar = self._sidecar(clip, cut_short)
+            paths.sidecar_part.write_bytes(sidecar)
+            _fsync(paths.sidecar_part)
+            os.replace(paths.mp4_part, paths.mp4)  # the video first: a clip without a sidecar still plays
+            os.replace(paths.sidecar_part, paths.sidecar)
+            size = paths.mp4.stat().st_size + len(sidecar)
+        except (OSError, av.FFmpegError) as exc:
+            clip.container = None  # closed or broken: either way not to be closed again
+            self._fail(clip, reason_of(exc), str(exc))
+            return
+        n = len(clip.rows)
+        seconds = (clip.t_last - clip.t0) * n / (n - 1) if n > 1 else 0.0
+        with self._lock:
+            self._counts.update(done=1, frames=n, bytes=size)
+        self._episodes.succeeded()
+        s = clip.spec
+        self.on_event(ClipDone(s.stream, s.rule, str(paths.mp4), round(seconds, 3), n, size, cut_short))
+        try:
+            self.store.enforce_budget(keep=paths)
+        except OSError as exc:
+            logger.warning("clips: cannot check the disk budget of %s: %s", self.store.root, exc)
+
+    def _sidecar(self, clip: _Clip, cut_short: bool) -> bytes:
+        s = clip.spec
+        body = {
+            "v": SIDECAR_VERSION,
+            "stream": s.stream,
+            "rule": s.rule,
+            "video": s.paths.mp4.name,
+            "width": clip.size[0],
+            "height": clip.size[1],
+            "cut_short": cut_short,
+            "frames": clip.rows,
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    def _fail(self, clip: _Clip, reason: ClipError, detail: str) -> None:
+        if clip.container is not None:
+            with contextlib.suppress(OSError, av.FFmpegError):  # the disk that failed it may fail this too
+                clip.container.close()
+        for path in (clip.spec.paths.mp4_part, clip.spec.paths.sidecar_part):
+            with contextlib.suppress(OSError):  # a read-only disk keeps it; the next start removes it
+                path.unlink(missing_ok=True)
+        self._count_error(reason)
+        self._episodes.failed(reason, f"cannot write {clip.spec.paths.mp4}: {detail}")
+        s = clip.spec
+        self.on_event(ClipFailed(s.stream, s.rule, str(s.paths.mp4), reason, detail))
+
+    def _count_error(self, reason: ClipError) -> None:
+        with self._lock:
+            self._errors[reason] += 1
+
+
+def _fsync(path: os.PathLike[str]) -> None:
+    """Flush a file to disk before it is renamed, so a power cut cannot leave a truncated final file."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
