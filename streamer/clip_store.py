@@ -65,8 +65,8 @@ class ClipStore:
 
     def paths(self, stream: str, rule: str, t_wall: float) -> ClipPaths:
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime(t_wall)) + f".{int(t_wall % 1 * 1000):03d}Z"
-        base = self.root / stream / f"{stamp}-{rule}"
-        return ClipPaths(base.with_suffix(".mp4"), base.with_suffix(".json"))
+        folder = self.root / stream
+        return ClipPaths(folder / f"{stamp}-{rule}.mp4", folder / f"{stamp}-{rule}.json")
 
     def remove_stale(self) -> int:
         """Delete the temporaries a crash left behind; how many. Errors are left to the first clip."""
