@@ -176,7 +176,7 @@ class ClipWriter:
             self._encode(clip, item.frame)
         except (OSError, av.FFmpegError) as exc:
             del self._clips[item.clip_id]
-            self._fail(clip, reason_of(exc), str(exc))
+            self._fail(clip, reason_of(exc), _detail(exc))
 
     def _encode(self, clip: _Clip, frame: RingFrame) -> None:
         decoded = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -245,7 +245,7 @@ class ClipWriter:
             size = paths.mp4.stat().st_size + len(sidecar)
         except (OSError, av.FFmpegError) as exc:
             clip.container = None  # closed or broken: either way not to be closed again
-            self._fail(clip, reason_of(exc), str(exc))
+            self._fail(clip, reason_of(exc), _detail(exc))
             return
         n = len(clip.rows)
         seconds = (clip.t_last - clip.t0) * n / (n - 1) if n > 1 else 0.0
@@ -288,6 +288,11 @@ class ClipWriter:
     def _count_error(self, reason: ClipError) -> None:
         with self._lock:
             self._errors[reason] += 1
+
+
+def _detail(exc: Exception) -> str:
+    """An error in a few words; the path is said elsewhere."""
+    return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
 
 
 def _fsync(path: os.PathLike[str]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class Rig:
         rules = settings.pop("rules", [{"name": "person", "label": "person", "min_frames": 1}])
         self.events = EventsConfig.model_validate({**settings, "rules": rules})
         self.told: list[ClipEvent] = []
+        self.picture: Callable[[int], Image] = image
         self.store = ClipStore(root, int(self.events.max_bytes))
         self.writer = ClipWriter(self.store, self.told.append, draw=draw, queue_bytes=queue_bytes)
         self.recorder = ClipRecorder(
@@ -48,7 +49,7 @@ class Rig:
     def feed(self, frames: range, person: set[int], processed: set[int] | None = None) -> None:
         """Frames in order; each processed one (all by default) gets a result, with a person if in ``person``."""
         for i in frames:
-            self.recorder.on_frame(info(i, FPS), image(i))
+            self.recorder.on_frame(info(i, FPS), self.picture(i))
             if processed is None or i in processed:
                 dets = (Detection("person", 0.9, (10, 10, 50, 90)),) if i in person else ()
                 result = Result(info(i, FPS), (ModelOutput("det", "detector", detections=dets),))

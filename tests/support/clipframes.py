@@ -27,6 +27,14 @@ def image(index: int, size: tuple[int, int] = (640, 360)) -> Image:
     return img
 
 
+def noisy(index: int, size: tuple[int, int] = (640, 360)) -> Image:
+    """``image`` with noise below its index row: a frame no encoder can squeeze much."""
+    img = image(index, size)
+    top = size[0] // BITS
+    img[top:] = np.random.default_rng(index).integers(0, 256, img[top:].shape, dtype=np.uint8)
+    return img
+
+
 def read_index(img: Image) -> int:
     width = img.shape[1]
     block = width // BITS
