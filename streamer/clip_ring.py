@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import cv2
 
+from streamer.preprocess import resize
 from streamer.records import FrameInfo, Image
 
 # Bytes counted per frame on top of its JPEG: the FrameInfo, the result dict, the ring's own slot.
@@ -32,8 +33,9 @@ def encode_frame(image: Image, target_width: int, quality: int) -> bytes:
     height, width = image.shape[:2]
     size = clip_size(width, height, target_width)
     if size != (width, height):
-        # INTER_AREA: a downscale by 3 with INTER_LINEAR aliases thin edges (text, wires) badly.
-        image = cast(Image, cv2.resize(image, size, interpolation=cv2.INTER_AREA))
+        # The daemon's supersampling shrink: near INTER_AREA's picture (plain bilinear aliases thin
+        # edges, text, wires) at about half its cost.
+        image = resize(image, size)
     ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise ValueError(f"cannot JPEG-encode a {width}x{height} frame")
