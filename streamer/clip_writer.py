@@ -146,6 +146,10 @@ class ClipWriter:
 
     def _run(self) -> None:
         self.store.remove_stale()
+        try:
+            self.store.enforce_budget()  # max_bytes may have shrunk since the last run
+        except OSError as exc:
+            logger.warning("clips: cannot check the disk budget of %s: %s", self.store.root, exc)
         while (item := self._inbox.get()) is not None:
             try:
                 self._handle(item)

@@ -69,6 +69,7 @@ class ClipRecorder:
         self._sent = 0  # ring index below which every frame belongs to an earlier clip (or none)
         self._settled_index = -1  # the newest ring frame with a result
         self._now = float("-inf")
+        self._epoch = 0
 
     @property
     def recording(self) -> bool:
@@ -85,6 +86,9 @@ class ClipRecorder:
     def on_result(self, result: Result, result_dict: Mapping[str, Any], update: Update | None = None) -> Verdict:
         """A processed frame: its published result, and the zone counter's update for it."""
         info = result.info
+        if info.epoch != self._epoch:  # the camera reconnected: what held before the gap holds no more
+            self.rules.reset()
+            self._epoch = info.epoch
         verdict = self.rules.feed(result, update)
         with self._lock:
             index = self.ring.attach(info, result_dict)

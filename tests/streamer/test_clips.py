@@ -232,3 +232,14 @@ def test_the_disk_budget_deletes_the_oldest_clips_first(tmp_path: Path) -> None:
     assert left == ["20250102T000000.000Z-r.json", "20250102T000000.000Z-r.mp4"]  # the two oldest went
     assert Path(done.path).exists() and rig.writer.counts().deleted == 2
     assert sum(size for _, size, _ in rig.store.usage()) <= 2**20
+
+
+def test_a_new_epoch_restarts_the_rules(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, rules=[{"name": "p", "label": "person", "min_frames": 3}])
+    det = (Detection("person", 0.9, (10, 10, 50, 90)),)
+    fired = []
+    for i in range(6):
+        frame_info = info(i, FPS, epoch=0 if i < 2 else 1)  # the camera reconnected after frame 1
+        result = Result(frame_info, (ModelOutput("det", "detector", detections=det),))
+        fired.append(rig.recorder.on_result(result, result_dict(result, 0.0)).started)
+    assert fired == [(), (), (), (), ("p",), ()]
