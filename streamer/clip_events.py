@@ -26,7 +26,8 @@ class ClipError(StrEnum):
     NO_DIR = "no_dir"  # the directory cannot be made (a file is in the way, a parent is missing)
     IO = "io"  # any other failed file operation
     ENCODE = "encode"  # the encoder or muxer failed
-    BEHIND = "behind"  # the writer fell behind its queue: the clip was cut short, not lost
+    BEHIND = "behind"  # the writer fell behind its queue: the clip was cut short (lost if it had no frame yet)
+    NO_FRAMES = "no_frames"  # its stream went away before the clip had a single frame
 
 
 @dataclass(frozen=True)

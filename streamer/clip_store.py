@@ -140,8 +140,8 @@ class Episodes:
         self._failing: ClipError | None = None
 
     def failed(self, reason: ClipError, what: str) -> None:
-        if reason is ClipError.BEHIND:
-            logger.warning("clips: %s", what)  # not the disk's fault, and rare: each one is news
+        if reason in (ClipError.BEHIND, ClipError.NO_FRAMES, ClipError.ENCODE):
+            logger.warning("clips: %s (%s)", what, reason)  # not the disk's fault, and rare: each one is news
             return
         if self._failing is not reason:
             logger.error("clips: %s (%s); clips are lost until this is fixed, the streams go on", what, reason)

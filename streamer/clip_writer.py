@@ -171,7 +171,7 @@ class ClipWriter:
             return  # failed already: its remaining frames are dropped
         if isinstance(item, _Close):
             del self._clips[item.clip_id]
-            if item.cut_short:
+            if item.cut_short and clip.container is not None:  # (one without frames fails in _finish)
                 self._count_error(ClipError.BEHIND)
                 self._episodes.failed(ClipError.BEHIND, f"{clip.spec.paths.mp4} cut short: the writer fell behind")
             self._finish(clip, item.cut_short)
@@ -233,8 +233,9 @@ class ClipWriter:
             return image
 
     def _finish(self, clip: _Clip, cut_short: bool) -> None:
-        if clip.container is None:
-            return  # no frame ever came (its stream went away at once): nothing to keep
+        if clip.container is None:  # no frame ever reached the writer: nothing to keep
+            self._fail(clip, ClipError.BEHIND if cut_short else ClipError.NO_FRAMES, "no frames")
+            return
         paths = clip.spec.paths
         try:
             for packet in clip.video.encode():

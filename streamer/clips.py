@@ -142,7 +142,7 @@ class ClipRecorder:
                 capped = active.cap_t < t <= active.end_t
                 self._end(cut_short=False)
                 if capped and self._firing:
-                    self._start(active.spec.rule, t, frame.info.t_capture_wall, t)
+                    self._start(self._firing[0], t, frame.info.t_capture_wall, t)
                     self._pump()
                 return
             if not self.writer.frame(active.spec.clip_id, frame):

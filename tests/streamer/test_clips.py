@@ -12,10 +12,10 @@ from typing import Any
 import cv2
 import pytest
 
-from streamer.clip_events import ClipDone, ClipError, ClipEvent, ClipStarted, event_dict
+from streamer.clip_events import ClipDone, ClipError, ClipEvent, ClipFailed, ClipStarted, event_dict
 from streamer.clip_ring import encode_frame
 from streamer.clip_store import ClipStore
-from streamer.clip_writer import ClipWriter, Draw
+from streamer.clip_writer import ClipSpec, ClipWriter, Draw
 from streamer.clips import ClipRecorder
 from streamer.codec import result_dict
 from streamer.events_config import EventsConfig
@@ -243,3 +243,16 @@ def test_a_new_epoch_restarts_the_rules(tmp_path: Path) -> None:
         result = Result(frame_info, (ModelOutput("det", "detector", detections=det),))
         fired.append(rig.recorder.on_result(result, result_dict(result, 0.0)).started)
     assert fired == [(), (), (), (), ("p",), ()]
+
+
+@pytest.mark.parametrize(("cut_short", "reason"), [(True, ClipError.BEHIND), (False, ClipError.NO_FRAMES)])
+def test_a_clip_without_frames_fails_once(tmp_path: Path, cut_short: bool, reason: ClipError) -> None:
+    rig = Rig(tmp_path)
+    spec = ClipSpec(99, "cam", "r", rig.store.paths("cam", "r", 0.0))
+    rig.writer.open(spec)
+    rig.writer.close(99, cut_short)
+    rig.writer.start()
+    assert rig.done() == []
+    assert [(e.reason, e.path) for e in rig.told if isinstance(e, ClipFailed)] == [(reason, str(spec.paths.mp4))]
+    assert rig.writer.counts().errors == {reason: 1}
+    assert not any(tmp_path.rglob("*.*"))
