@@ -18,9 +18,10 @@ from pathlib import Path
 import cv2
 
 from streamer.clip_events import ClipDone, ClipEvent
+from streamer.clip_file import ClipSpec
 from streamer.clip_ring import FRAME_OVERHEAD, RingFrame, clip_size, encode_frame
 from streamer.clip_store import ClipStore
-from streamer.clip_writer import ClipSpec, ClipWriter
+from streamer.clip_writer import ClipWriter
 from streamer.records import FrameInfo
 
 

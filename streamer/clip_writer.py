@@ -8,15 +8,11 @@ clip, is logged once per episode and counted; the thread itself never dies.
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
 import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, cast
 
 import av
@@ -24,26 +20,15 @@ import cv2
 import numpy as np
 
 from streamer.clip_events import ClipDone, ClipError, ClipFailed, OnClipEvent
+from streamer.clip_file import ClipFile, ClipSpec
 from streamer.clip_inbox import Inbox
 from streamer.clip_ring import RingFrame
-from streamer.clip_store import ClipPaths, ClipStore, Episodes, reason_of
+from streamer.clip_store import ClipStore, Episodes, reason_of
 from streamer.records import Image
 
 logger = logging.getLogger(__name__)
 
 Draw = Callable[[Image, Mapping[str, Any]], Image]
-MS = Fraction(1, 1000)
-SIDECAR_VERSION = 1
-
-
-@dataclass(frozen=True)
-class ClipSpec:
-    """A clip a recorder has begun: who it is for and where it goes."""
-
-    clip_id: int
-    stream: str
-    rule: str
-    paths: ClipPaths
 
 
 @dataclass(frozen=True)
@@ -72,21 +57,6 @@ class _Close:
     cut_short: bool
 
 
-@dataclass
-class _Clip:
-    """A clip being written: the writer thread's own state."""
-
-    spec: ClipSpec
-    container: Any = None  # av's OutputContainer, opened at the first frame (its size is the clip's)
-    video: Any = None
-    size: tuple[int, int] = (0, 0)
-    t0: float = 0.0
-    t_last: float = 0.0
-    last_pts: int = -1
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    last_result: Mapping[str, Any] | None = None
-
-
 class ClipWriter:
     """Writes the clips of every stream, one at a time per frame, in its own thread."""
 
@@ -107,8 +77,7 @@ class ClipWriter:
         # x264 on one thread by default: clips are not urgent, and the cores belong to inference.
         self.threads = threads
         self._inbox: Inbox[_Open | _Frame | _Close] = Inbox(queue_bytes)
-        self._clips: dict[int, _Clip] = {}
-        self._failed: set[int] = set()
+        self._clips: dict[int, ClipFile] = {}
         self._episodes = Episodes()
         self._lock = threading.Lock()
         self._counts: Counter[str] = Counter()
@@ -164,14 +133,14 @@ class ClipWriter:
 
     def _handle(self, item: _Open | _Frame | _Close) -> None:
         if isinstance(item, _Open):
-            self._clips[item.spec.clip_id] = _Clip(item.spec)
+            self._clips[item.spec.clip_id] = ClipFile(item.spec, self.crf, self.threads)
             return
         clip = self._clips.get(item.clip_id)
         if clip is None:
             return  # failed already: its remaining frames are dropped
         if isinstance(item, _Close):
             del self._clips[item.clip_id]
-            if item.cut_short and clip.container is not None:  # (one without frames fails in _finish)
+            if item.cut_short and clip.frames:  # (one without frames fails in _finish)
                 self._count_error(ClipError.BEHIND)
                 self._episodes.failed(ClipError.BEHIND, f"{clip.spec.paths.mp4} cut short: the writer fell behind")
             self._finish(clip, item.cut_short)
@@ -182,47 +151,16 @@ class ClipWriter:
             del self._clips[item.clip_id]
             self._fail(clip, reason_of(exc), _detail(exc))
 
-    def _encode(self, clip: _Clip, frame: RingFrame) -> None:
+    def _encode(self, clip: ClipFile, frame: RingFrame) -> None:
         decoded = cv2.imdecode(np.frombuffer(frame.jpeg, np.uint8), cv2.IMREAD_COLOR)
         if decoded is None:
             return  # the ring only holds what it encoded itself; skip rather than fail the clip
         image = cast(Image, decoded)
-        if clip.container is None:
-            self._begin(clip, image, frame.info.t_capture_mono)
-        if (image.shape[1], image.shape[0]) != clip.size:  # the camera came back at another size
-            image = cast(Image, cv2.resize(image, clip.size, interpolation=cv2.INTER_AREA))
         if frame.result is not None:
             clip.last_result = frame.result
         if self.draw is not None and clip.last_result is not None:
             image = self._drawn(self.draw, image, clip.last_result)
-        pts = max(round((frame.info.t_capture_mono - clip.t0) * 1000), clip.last_pts + 1)
-        out = av.VideoFrame.from_ndarray(image, format="bgr24")
-        out.pts, out.time_base = pts, MS
-        for packet in clip.video.encode(out):
-            clip.container.mux(packet)
-        clip.last_pts, clip.t_last = pts, frame.info.t_capture_mono
-        info = frame.info
-        clip.rows.append(
-            {
-                "seq": info.seq,
-                "epoch": info.epoch,
-                "t_capture": info.t_capture_wall,
-                "pts_s": pts / 1000,
-                "result": frame.result,
-            }
-        )
-
-    def _begin(self, clip: _Clip, image: Image, t0: float) -> None:
-        paths = clip.spec.paths
-        paths.mp4.parent.mkdir(parents=True, exist_ok=True)
-        clip.container = av.open(str(paths.mp4_part), "w", format="mp4")
-        video = clip.container.add_stream("libx264", rate=25)  # a nominal rate: the pts carry the real times
-        video.width, video.height = image.shape[1], image.shape[0]
-        video.pix_fmt = "yuv420p"
-        video.time_base = video.codec_context.time_base = MS
-        video.codec_context.thread_count = self.threads
-        video.options = {"crf": str(self.crf), "preset": "veryfast"}
-        clip.video, clip.size, clip.t0 = video, (image.shape[1], image.shape[0]), t0
+        clip.add(frame, image)
 
     def _drawn(self, draw: Draw, image: Image, result: Mapping[str, Any]) -> Image:
         try:
@@ -232,59 +170,29 @@ class ClipWriter:
             self.draw = None
             return image
 
-    def _finish(self, clip: _Clip, cut_short: bool) -> None:
-        if clip.container is None:  # no frame ever reached the writer: nothing to keep
+    def _finish(self, clip: ClipFile, cut_short: bool) -> None:
+        if not clip.frames:  # no frame ever reached the writer: nothing to keep
             self._fail(clip, ClipError.BEHIND if cut_short else ClipError.NO_FRAMES, "no frames")
             return
-        paths = clip.spec.paths
         try:
-            for packet in clip.video.encode():
-                clip.container.mux(packet)
-            clip.container.close()
-            _fsync(paths.mp4_part)
-            sidecar = self._sidecar(clip, cut_short)
-            paths.sidecar_part.write_bytes(sidecar)
-            _fsync(paths.sidecar_part)
-            os.replace(paths.mp4_part, paths.mp4)  # the video first: a clip without a sidecar still plays
-            os.replace(paths.sidecar_part, paths.sidecar)
-            size = paths.mp4.stat().st_size + len(sidecar)
+            size = clip.finish(cut_short)
         except (OSError, av.FFmpegError) as exc:
-            clip.container = None  # closed or broken: either way not to be closed again
             self._fail(clip, reason_of(exc), _detail(exc))
             return
-        n = len(clip.rows)
-        seconds = (clip.t_last - clip.t0) * n / (n - 1) if n > 1 else 0.0
         with self._lock:
-            self._counts.update(done=1, frames=n, bytes=size)
+            self._counts.update(done=1, frames=clip.frames, bytes=size)
         self._episodes.succeeded()
         s = clip.spec
-        self.on_event(ClipDone(s.stream, s.rule, str(paths.mp4), round(seconds, 3), n, size, cut_short))
+        self.on_event(
+            ClipDone(s.stream, s.rule, str(s.paths.mp4), round(clip.seconds, 3), clip.frames, size, cut_short)
+        )
         try:
-            self.store.enforce_budget(keep=paths)
+            self.store.enforce_budget(keep=s.paths)
         except OSError as exc:
             logger.warning("clips: cannot check the disk budget of %s: %s", self.store.root, exc)
 
-    def _sidecar(self, clip: _Clip, cut_short: bool) -> bytes:
-        s = clip.spec
-        body = {
-            "v": SIDECAR_VERSION,
-            "stream": s.stream,
-            "rule": s.rule,
-            "video": s.paths.mp4.name,
-            "width": clip.size[0],
-            "height": clip.size[1],
-            "cut_short": cut_short,
-            "frames": clip.rows,
-        }
-        return json.dumps(body, separators=(",", ":")).encode()
-
-    def _fail(self, clip: _Clip, reason: ClipError, detail: str) -> None:
-        if clip.container is not None:
-            with contextlib.suppress(OSError, av.FFmpegError):  # the disk that failed it may fail this too
-                clip.container.close()
-        for path in (clip.spec.paths.mp4_part, clip.spec.paths.sidecar_part):
-            with contextlib.suppress(OSError):  # a read-only disk keeps it; the next start removes it
-                path.unlink(missing_ok=True)
+    def _fail(self, clip: ClipFile, reason: ClipError, detail: str) -> None:
+        clip.abort()
         self._count_error(reason)
         self._episodes.failed(reason, f"cannot write {clip.spec.paths.mp4}: {detail}")
         s = clip.spec
@@ -298,12 +206,3 @@ class ClipWriter:
 def _detail(exc: Exception) -> str:
     """An error in a few words; the path is said elsewhere."""
     return exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-
-
-def _fsync(path: os.PathLike[str]) -> None:
-    """Flush a file to disk before it is renamed, so a power cut cannot leave a truncated final file."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

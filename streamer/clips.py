@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from streamer.clip_events import ClipStarted, OnClipEvent
+from streamer.clip_file import ClipSpec
 from streamer.clip_ring import ClipRing, RingFrame, encode_frame
 from streamer.clip_store import ClipStore
-from streamer.clip_writer import ClipSpec, ClipWriter
+from streamer.clip_writer import ClipWriter
 from streamer.events_config import EventsConfig
 from streamer.records import FrameInfo, Image, Result
 from streamer.rules import RuleSet, Verdict

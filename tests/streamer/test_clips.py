@@ -13,9 +13,10 @@ import cv2
 import pytest
 
 from streamer.clip_events import ClipDone, ClipError, ClipEvent, ClipFailed, ClipStarted, event_dict
+from streamer.clip_file import ClipSpec
 from streamer.clip_ring import encode_frame
 from streamer.clip_store import ClipStore
-from streamer.clip_writer import ClipSpec, ClipWriter, Draw
+from streamer.clip_writer import ClipWriter, Draw
 from streamer.clips import ClipRecorder
 from streamer.codec import result_dict
 from streamer.events_config import EventsConfig
