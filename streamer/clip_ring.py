@@ -31,6 +31,8 @@ def clip_size(width: int, height: int, target_width: int) -> tuple[int, int]:
 def encode_frame(image: Image, target_width: int, quality: int) -> bytes:
     """``image`` (BGR) downscaled to clip size and JPEG-encoded."""
     height, width = image.shape[:2]
+    if not width or not height:
+        raise ValueError("an empty frame")
     size = clip_size(width, height, target_width)
     if size != (width, height):
         # The daemon's supersampling shrink: near INTER_AREA's picture (plain bilinear aliases thin

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,9 @@ from streamer.clip_events import ClipError
 logger = logging.getLogger(__name__)
 
 PART = ".part"
-CLIP_SUFFIXES = (".mp4", ".json")
+# Only files named as this module names them are ever counted or deleted: a dir pointed at a folder
+# that holds other videos loses none of them.
+CLIP_NAME = re.compile(r"^\d{8}T\d{6}\.\d{3}Z-[A-Za-z0-9][A-Za-z0-9_.-]*\.(mp4|json)$")
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ class ClipStore:
         """Delete the temporaries a crash left behind; how many. Errors are left to the first clip."""
         removed = 0
         for path in self._walk():
-            if path.name.startswith(".") and path.name.endswith(PART):
+            if path.name.startswith(".") and path.name.endswith(PART) and CLIP_NAME.match(path.name[1 : -len(PART)]):
                 try:
                     path.unlink()
                     removed += 1
@@ -86,7 +89,7 @@ class ClipStore:
         """Every finished clip as (modification time, bytes of MP4 and sidecar, MP4 path), oldest first."""
         clips: dict[Path, tuple[float, int]] = {}
         for path in self._walk():
-            if path.suffix in CLIP_SUFFIXES and not path.name.startswith("."):
+            if CLIP_NAME.match(path.name):
                 try:
                     st = path.stat()
                 except OSError:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
+
 from streamer.clip_events import ClipStarted, OnClipEvent
 from streamer.clip_file import ClipSpec
 from streamer.clip_ring import ClipRing, RingFrame, encode_frame
@@ -71,6 +73,7 @@ class ClipRecorder:
         self._settled_index = -1  # the newest ring frame with a result
         self._now = float("-inf")
         self._epoch = 0
+        self.bad_frames = 0  # frames that could not be encoded into the ring
 
     @property
     def recording(self) -> bool:
@@ -78,7 +81,12 @@ class ClipRecorder:
 
     def on_frame(self, info: FrameInfo, image: Image) -> None:
         """A captured frame: encoded at clip size (outside the lock) and kept in the ring."""
-        jpeg = encode_frame(image, self.events.width, self.events.jpeg_quality)
+        try:
+            jpeg = encode_frame(image, self.events.width, self.events.jpeg_quality)
+        except (ValueError, cv2.error) as exc:  # an empty or malformed image: the stream goes on without it
+            self.bad_frames += 1
+            logger.debug("clips: %s: frame %d not kept: %s", self.stream, info.seq, exc)
+            return
         with self._lock:
             self.ring.add(info, jpeg)
             self._now = max(self._now, info.t_capture_mono)

@@ -209,10 +209,11 @@ def test_stale_temporaries_are_removed_at_start(tmp_path: Path) -> None:
     (stream_dir / ".20260101T000000.000Z-r.mp4.part").write_bytes(b"half")
     (stream_dir / ".20260101T000000.000Z-r.json.part").write_bytes(b"{")
     (stream_dir / "20250101T000000.000Z-r.mp4").write_bytes(b"a finished clip")
+    (stream_dir / ".download.part").write_bytes(b"not ours")
     rig = Rig(tmp_path)
     rig.writer.start()
     rig.done()
-    assert sorted(p.name for p in stream_dir.iterdir()) == ["20250101T000000.000Z-r.mp4"]
+    assert sorted(p.name for p in stream_dir.iterdir()) == [".download.part", "20250101T000000.000Z-r.mp4"]
 
 
 def test_the_disk_budget_deletes_the_oldest_clips_first(tmp_path: Path) -> None:
@@ -226,11 +227,12 @@ def test_the_disk_budget_deletes_the_oldest_clips_first(tmp_path: Path) -> None:
         t = time.time() - age
         for p in (clip, clip.with_suffix(".json")):
             os.utime(p, (t, t))
+    (old / "holiday.mp4").write_bytes(b"x" * 2_000_000)  # not a clip: neither counted nor deleted
     rig.writer.start()
     rig.feed(range(200), person={100})
     [done] = rig.done()
     left = sorted(p.name for p in old.iterdir())
-    assert left == ["20250102T000000.000Z-r.json", "20250102T000000.000Z-r.mp4"]  # the two oldest went
+    assert left == ["20250102T000000.000Z-r.json", "20250102T000000.000Z-r.mp4", "holiday.mp4"]  # the two oldest went
     assert Path(done.path).exists() and rig.writer.counts().deleted == 2
     assert sum(size for _, size, _ in rig.store.usage()) <= 2**20
 
@@ -257,3 +259,9 @@ def test_a_clip_without_frames_fails_once(tmp_path: Path, cut_short: bool, reaso
     assert [(e.reason, e.path) for e in rig.told if isinstance(e, ClipFailed)] == [(reason, str(spec.paths.mp4))]
     assert rig.writer.counts().errors == {reason: 1}
     assert not any(tmp_path.rglob("*.*"))
+
+
+def test_a_frame_that_cannot_be_encoded_is_skipped(rig: Rig) -> None:
+    rig.recorder.on_frame(info(0), image(0)[:0])  # empty pictures
+    rig.recorder.on_frame(info(1), image(1)[:0, :0])
+    assert rig.recorder.bad_frames == 2 and len(rig.recorder.ring) == 0
