@@ -81,6 +81,9 @@ def test_a_clip_holds_pre_event_and_post(rig: Rig) -> None:
     assert done.frames == 100 and done.seconds == pytest.approx(4.0)
     assert duration == pytest.approx(4.0, abs=0.05)
     assert size == (320, 180)
+    cap = cv2.VideoCapture(done.path)  # and OpenCV (its bundled FFmpeg) reads it as well
+    assert cap.get(cv2.CAP_PROP_FRAME_COUNT) == 100 and cap.get(cv2.CAP_PROP_FRAME_WIDTH) == 320
+    cap.release()
     assert done.bytes == Path(done.path).stat().st_size + Path(done.path).with_suffix(".json").stat().st_size
     assert Path(done.path).parent == rig.store.root / "cam"
     sidecar = json.loads(Path(done.path).with_suffix(".json").read_text())
