@@ -18,7 +18,8 @@ pytestmark = pytest.mark.integration
 
 def test_killed_mid_clip(tmp_path: Path) -> None:
     root = tmp_path / "clips"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path.cwd()), os.environ.get("PYTHONPATH", "")])}
+    root_dir = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root_dir), os.environ.get("PYTHONPATH", "")])}
     child = spawn([sys.executable, "-m", "tests.integration.clip_crash_child", str(root)], env=env)
     try:
         # Wait until the writer has put real video on disk (past the MP4 header) under the temporary name.
