@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from streamer.clip_events import ClipDone, ClipError, ClipFailed
-from tests.streamer.test_clips import Rig
 from tests.support.clipframes import noisy
+from tests.support.cliprig import Rig
 
 
 @pytest.fixture
