@@ -14,6 +14,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import cv2
 
@@ -22,7 +23,7 @@ from streamer.clip_file import ClipSpec
 from streamer.clip_ring import FRAME_OVERHEAD, RingFrame, clip_size, encode_frame
 from streamer.clip_store import ClipStore
 from streamer.clip_writer import ClipWriter
-from streamer.records import FrameInfo
+from streamer.records import FrameInfo, Image
 
 
 def main() -> None:
@@ -37,12 +38,12 @@ def main() -> None:
 
     cap = cv2.VideoCapture(str(args.clip))
     fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
-    images = []
+    images: list[Image] = []
     while len(images) < args.frames:
         ok, img = cap.read()
         if not ok:
             break
-        images.append(img)
+        images.append(cast(Image, img))
     cap.release()
     if not images:
         raise SystemExit(f"{args.clip}: no frames")
