@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from streamer.bench.pipeline_run import RunSpec, run
 from streamer.bench.run import BenchOptions, run_bench
 from streamer.config import load_config
-from streamer.pipeline import load_models
+from streamer.modelset import load_models
 from streamer.sources import configure_ffmpeg
 
 CAMERA_FPS = 25.0

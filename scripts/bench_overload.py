@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from streamer.bench.pipeline_run import Recorder, RunSpec, run
 from streamer.bench.stages import inference
-from streamer.pipeline import load_models
+from streamer.modelset import load_models
 from tests.bench.compare import daemon_config
 from tests.bench.hand_loop import run_hand_loop
 

@@ -17,9 +17,9 @@ from streamer import __version__, systemd
 from streamer.config import Config, load_config
 from streamer.credentials import redact
 from streamer.errors import ConfigError
-from streamer.inference import ModelSet
 from streamer.metrics import Metrics, MetricsServer
-from streamer.pipeline import Pipeline, load_models
+from streamer.modelset import ModelSet, load_models
+from streamer.pipeline import Pipeline
 from streamer.publish import Publisher
 from streamer.records import StatusEvent
 from streamer.runtime import version as ort_version

@@ -10,7 +10,7 @@ import zmq
 from streamer.batcher import Policy
 from streamer.config import Config
 from streamer.errors import ConfigError
-from streamer.pipeline import load_models
+from streamer.modelset import load_models
 from streamer.runtime import available_providers, version
 from streamer.sources import SourceKind, plays_offline, resolve
 

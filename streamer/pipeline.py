@@ -19,47 +19,16 @@ from streamer.batcher import Batcher, Policy
 from streamer.capture import CaptureWorker
 from streamer.capture_pool import CapturePool
 from streamer.config import CaptureConfig, Config, StreamConfig
-from streamer.errors import ModelError
-from streamer.inference import ImageModel, InferenceWorker, ModelSet, SequenceModel
+from streamer.handoff import Handoff
+from streamer.inference import InferenceWorker
 from streamer.metrics import Metrics
+from streamer.modelset import ModelSet
 from streamer.prepare import FramePreparer
 from streamer.publish import Publisher
-from streamer.records import Frame, Result, StatusEvent, StreamState
-from streamer.runtime import load_model
+from streamer.records import Result, StatusEvent, StreamState
 from streamer.sources import Source, decoder_threads, plays_offline, resolve
 
 logger = logging.getLogger(__name__)
-
-
-def load_models(config: Config) -> ModelSet:
-    """Load, check and warm up every configured model and link the sequence model to its features."""
-    image: list[ImageModel] = []
-    sequence: tuple[Any, str | None] | None = None
-    for name, cfg in config.models.items():
-        model = load_model(name, config.resolve(cfg.path), cfg, config.pipeline.max_batch)
-        if model.spec.kind == "sequence":
-            sequence = (model, cfg.features)
-        else:
-            image.append(ImageModel(model, cfg))
-    if sequence is None:
-        return ModelSet(tuple(image), None)
-    model, features = sequence
-    where = f"models.{model.name}"
-    with_embedding = [im.model.name for im in image if im.model.spec.output("embedding")]
-    if features is None:
-        if len(with_embedding) != 1:
-            raise ModelError(f"{where}.features: name the per-frame model whose embedding feeds this sequence model")
-        features = with_embedding[0]
-    if features not in with_embedding:
-        raise ModelError(f"{where}.features: model {features!r} has no embedding output")
-    source = next(im for im in image if im.model.name == features)
-    emb = source.model.outputs[source.model.spec.outputs["embedding"]]
-    width = emb.shape[-1] if emb.shape else None
-    if isinstance(width, int) and width != model.spec.feature_size:
-        raise ModelError(
-            f"{where}: feature_size {model.spec.feature_size} does not match {features}'s embedding width {width}"
-        )
-    return ModelSet(tuple(image), SequenceModel(model, features))
 
 
 def cores() -> int:
@@ -174,17 +143,9 @@ class Pipeline:
         """A capture thread in this process, preprocessing into its own buffer pool."""
         preparer = FramePreparer(self._specs)
         self.batcher.register(cfg.name, Policy.WAIT if offline else Policy.LATEST, preparer.release)
-
-        def emit(frame: Frame) -> None:
-            if self.batcher.busy(cfg.name):
-                # Inference has not taken this stream's previous frame: skip preprocessing this one
-                # (counted) so capture keeps pace with the camera under overload.
-                self.dropped(cfg.name, "superseded")
-                return
-            # ``worker`` is bound below, before the thread that calls emit starts.
-            self.batcher.put(preparer(frame), worker.stop_event)
-
-        worker = CaptureWorker(cfg, source, self.config.capture, emit, self, decoder_threads=threads)
+        handoff = Handoff(cfg.name, self.batcher, preparer, self.dropped)
+        worker = CaptureWorker(cfg, source, self.config.capture, handoff, self, decoder_threads=threads)
+        handoff.stop_event = worker.stop_event
         return worker
 
     def remove_stream(self, name: str, timeout: float = 3.0) -> None:

@@ -11,7 +11,6 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
 import numpy.typing as npt
 
 from streamer.modelspec import InputSpec
@@ -51,9 +50,3 @@ class FramePreparer:
         with self._lock:
             self._free.append(buffers)
 
-
-def copy_into(batch: npt.NDArray[Any], items: list[Prepared], model: str) -> npt.NDArray[Any]:
-    """Copy each item's input for ``model`` into the preallocated ``batch``; return the filled view."""
-    for i, item in enumerate(items):
-        np.copyto(batch[i], item.inputs[model].tensor)
-    return batch[: len(items)]

@@ -16,8 +16,8 @@ import zmq
 
 from streamer.bench.records import PipelinePoint
 from streamer.config import Config, PublishConfig, StreamConfig
-from streamer.inference import ModelSet
 from streamer.metrics import Metrics
+from streamer.modelset import ModelSet
 from streamer.pipeline import Pipeline
 from streamer.publish import Publisher
 

@@ -21,7 +21,8 @@ from streamer.bench.records import InferencePoint
 from streamer.codec import encode_result
 from streamer.config import CaptureConfig, PipelineConfig
 from streamer.errors import ConfigError
-from streamer.inference import InferenceWorker, ModelSet
+from streamer.inference import InferenceWorker
+from streamer.modelset import ModelSet
 from streamer.modelspec import InputSpec
 from streamer.prepare import FramePreparer
 from streamer.records import Frame, FrameInfo, Image, Result

@@ -19,7 +19,7 @@ from typing import Any
 
 from streamer.bench.pipeline_run import RunSpec, run
 from streamer.config import parse_config
-from streamer.pipeline import load_models
+from streamer.modelset import load_models
 from tests.bench.hand_loop import run_hand_loop
 
 

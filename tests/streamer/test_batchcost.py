@@ -8,7 +8,7 @@ import pytest
 
 from streamer.batchcost import BatchCost, CostLine, fit_line
 from streamer.config import ModelConfig
-from streamer.inference import calibrate
+from streamer.modelset import calibrate
 from streamer.runtime import load_model
 from tests import tinymodels
 

@@ -1,0 +1,95 @@
+"""The configured models, loaded and linked: the per-frame image models and the sequence model they feed.
+
+Loading checks every model against its config and warms it up (:mod:`streamer.runtime`); linking
+finds the per-frame model whose embedding output feeds the sequence model and checks the widths.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass
+
+from streamer.batchcost import BatchCost
+from streamer.config import Config, ModelConfig
+from streamer.errors import ModelError
+from streamer.runtime import Model, load_model, warmup_feeds
+
+CALIBRATION_RUNS = 3
+
+
+@dataclass(frozen=True)
+class ImageModel:
+    """A per-frame model with its postprocessing settings."""
+
+    model: Model
+    cfg: ModelConfig
+
+
+@dataclass(frozen=True)
+class SequenceModel:
+    """The one-step sequence model and the per-frame model whose embedding feeds it."""
+
+    model: Model
+    features_from: str
+
+
+@dataclass(frozen=True)
+class ModelSet:
+    image: tuple[ImageModel, ...]
+    sequence: SequenceModel | None
+
+    def all(self) -> list[Model]:
+        models = [m.model for m in self.image]
+        return models + ([self.sequence.model] if self.sequence else [])
+
+
+def load_models(config: Config) -> ModelSet:
+    """Load, check and warm up every configured model and link the sequence model to its features."""
+    image: list[ImageModel] = []
+    sequence: tuple[Model, str | None] | None = None
+    for name, cfg in config.models.items():
+        model = load_model(name, config.resolve(cfg.path), cfg, config.pipeline.max_batch)
+        if model.spec.kind == "sequence":
+            sequence = (model, cfg.features)
+        else:
+            image.append(ImageModel(model, cfg))
+    if sequence is None:
+        return ModelSet(tuple(image), None)
+    model, features = sequence
+    return ModelSet(tuple(image), SequenceModel(model, _features_from(model, features, image)))
+
+
+def _features_from(model: Model, features: str | None, image: list[ImageModel]) -> str:
+    """The per-frame model whose embedding feeds ``model``: the configured one, or the only candidate."""
+    where = f"models.{model.name}"
+    with_embedding = [im.model.name for im in image if im.model.spec.output("embedding")]
+    if features is None:
+        if len(with_embedding) != 1:
+            raise ModelError(f"{where}.features: name the per-frame model whose embedding feeds this sequence model")
+        features = with_embedding[0]
+    if features not in with_embedding:
+        raise ModelError(f"{where}.features: model {features!r} has no embedding output")
+    source = next(im for im in image if im.model.name == features)
+    emb = source.model.outputs[source.model.spec.outputs["embedding"]]
+    width = emb.shape[-1] if emb.shape else None
+    if isinstance(width, int) and width != model.spec.feature_size:
+        raise ModelError(
+            f"{where}: feature_size {model.spec.feature_size} does not match {features}'s embedding width {width}"
+        )
+    return features
+
+
+def calibrate(models: list[Model], max_batch: int) -> BatchCost:
+    """A first batch cost line: every model together at batch 1 and ``max_batch``, median of a few runs."""
+    cost = BatchCost()
+    for n in sorted({1, max_batch}):
+        feeds = [(model, warmup_feeds(model.spec, n)) for model in models]
+        runs = []
+        for _ in range(CALIBRATION_RUNS):
+            t0 = time.perf_counter()
+            for model, feed in feeds:
+                model.run(feed)
+            runs.append(time.perf_counter() - t0)
+        cost.observe(n, statistics.median(runs))
+    return cost
