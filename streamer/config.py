@@ -248,6 +248,13 @@ class Config(_Strict):
                 raise ValueError(f"{name}.objects names no model {model.objects!r}")
         return v
 
+    @model_validator(mode="after")
+    def _objects_need_tracks(self) -> Config:
+        for name, model in self.models.items():
+            if model.objects is not None and not self.tracking.enabled:
+                raise ValueError(f"models.{name}.objects: steps over tracked objects, but tracking.enabled is false")
+        return self
+
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file."""
         p = Path(os.path.expandvars(os.path.expanduser(path)))

@@ -133,6 +133,10 @@ class Tracker:
         assigned = np.zeros(n, np.intp) - 1  # detection -> track row
         dets = np.asarray(xyxy, np.float64).reshape(n, 4)
         sc = np.asarray(scores, np.float64).reshape(n)
+        finite = np.isfinite(dets).all(axis=1) & np.isfinite(sc)
+        if not finite.all():  # a broken model's NaN or inf: such a detection gets no track
+            dets = np.where(finite[:, None], dets, 0.0)
+            sc = np.where(finite, sc, -1.0)
         high = _nz(sc >= p.high_score)
         low = _nz((sc >= p.low_score) & (sc < p.high_score))
         predicted = self.boxes.xyxy()

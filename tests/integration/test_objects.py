@@ -132,6 +132,7 @@ def test_moving_objects_keep_their_ids_and_a_loop_starts_new_ones(tmp_path: Path
         ({"tracking": {"high_score": 0.7, "new_track_score": 0.6}}, "tracking: scores must satisfy"),
         ({"tracking": {"lost_buffer": 1.0}}, "tracking.lost_buffer: unknown key"),
         ({"tracking": {"confirm_hits": 0}}, "tracking.confirm_hits"),
+        ({"tracking": {"enabled": False}}, "models.motion.objects: steps over tracked objects"),
     ],
 )
 def test_bad_tracking_config_is_one_line_and_exit_2(

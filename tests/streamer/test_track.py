@@ -172,3 +172,11 @@ def test_twenty_objects_cost_well_under_a_millisecond_per_frame() -> None:
         t.update(dets, scores, k * DT)
     per_frame = (time.perf_counter() - t0) / len(frames)
     assert per_frame < 2e-3
+
+
+def test_non_finite_detections_get_no_track_and_break_nothing() -> None:
+    t = Tracker()
+    nan = float("nan")
+    for k in range(3):
+        u = frame(t, k, [box(10 + k, 10), [nan, 0, 10, 10], box(200, 200)], [0.9, 0.9, float("inf")])
+    assert u.ids == (1, None, None) and t.alive == 1
