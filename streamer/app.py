@@ -21,7 +21,7 @@ from streamer.metrics import Metrics, MetricsServer
 from streamer.modelset import ModelSet, load_models
 from streamer.pipeline import Pipeline
 from streamer.publish import Publisher
-from streamer.records import StatusEvent
+from streamer.records import DropReason, StatusEvent, StatusKind
 from streamer.runtime import version as ort_version
 from streamer.sources import configure_ffmpeg, resolve
 
@@ -66,7 +66,7 @@ class Daemon:
             self.server.start()
         self.pipeline = self._new_pipeline(self.config, models)
         self.pipeline.start()
-        self.publisher.status(StatusEvent("daemon_start", detail=f"streamer {__version__}"))
+        self.publisher.status(StatusEvent(StatusKind.DAEMON_START, detail=f"streamer {__version__}"))
         logger.info(
             "streamer %s running: %d stream(s), models on %s", __version__, len(self.config.streams), providers
         )
@@ -155,13 +155,13 @@ class Daemon:
             return
         self.metrics.reloads.labels("ok").inc()
         if self.publisher is not None:
-            self.publisher.status(StatusEvent("config_reloaded", detail=str(self.config_path)))
+            self.publisher.status(StatusEvent(StatusKind.CONFIG_RELOADED, detail=str(self.config_path)))
 
     def _reload_failed(self, why: str) -> None:
         logger.error("reload failed, keeping the running configuration: %s", why)
         self.metrics.reloads.labels("error").inc()
         if self.publisher is not None:
-            self.publisher.status(StatusEvent("config_error", detail=why))
+            self.publisher.status(StatusEvent(StatusKind.CONFIG_ERROR, detail=why))
 
     def _apply(self, new: Config) -> None:
         old = self.config
@@ -206,7 +206,7 @@ class Daemon:
         if self.pipeline is not None:
             self.pipeline.stop(timeout=1.5)
         if self.publisher is not None:
-            self.publisher.status(StatusEvent("daemon_stop", detail="stopped"))
+            self.publisher.status(StatusEvent(StatusKind.DAEMON_STOP, detail="stopped"))
             self.publisher.close(timeout=1.0)
         if self.server is not None:
             self.server.stop()
@@ -223,7 +223,7 @@ class _PublishRouter:
         if self._daemon.pipeline is not None:
             self._daemon.pipeline.published(stream, latency_s)
 
-    def dropped(self, stream: str, reason: str) -> None:
+    def dropped(self, stream: str, reason: DropReason) -> None:
         if self._daemon.pipeline is not None:
             self._daemon.pipeline.dropped(stream, reason)
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from streamer.records import Prepared
+from streamer.records import DropReason, Prepared
 
 
 class Policy(StrEnum):
@@ -69,7 +69,7 @@ class _Channel:
 class Batcher:
     """The meeting point of capture threads (producers) and the inference thread (consumer)."""
 
-    def __init__(self, on_drop: Callable[[str, str], None]) -> None:
+    def __init__(self, on_drop: Callable[[str, DropReason], None]) -> None:
         # One lock, a condition per waiter: the inference thread waits for frames on ``_cond``,
         # a blocked producer for room in its own stream's queue, so each event wakes only the
         # thread that can use it (one shared condition woke every capture thread on every put).
@@ -139,7 +139,7 @@ class Batcher:
             return False
         if superseded is not None and channel is not None:
             channel.release(superseded)
-            self._on_drop(stream, "superseded")
+            self._on_drop(stream, DropReason.SUPERSEDED)
         return True
 
     def busy(self, stream: str) -> bool:

@@ -20,7 +20,7 @@ import numpy as np
 
 from streamer.capture_policy import FileId, Pacer, backoff_delay, file_id, file_problem, lower_priority
 from streamer.config import CaptureConfig, StreamConfig
-from streamer.records import Frame, FrameInfo, StreamState
+from streamer.records import DropReason, Frame, FrameInfo, StreamState
 from streamer.sources import Source, SourceKind, declared_frames, native_fps, open_capture, plays_offline
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class CaptureEvents(Protocol):
 
     def state(self, stream: str, state: StreamState, detail: str) -> None: ...
     def captured(self, stream: str) -> None: ...
-    def dropped(self, stream: str, reason: str) -> None: ...
+    def dropped(self, stream: str, reason: DropReason) -> None: ...
     def reconnected(self, stream: str) -> None: ...
 
 
@@ -243,12 +243,12 @@ class CaptureWorker(threading.Thread):
             self._events.captured(self.cfg.name)
             if min_gap and now - last_kept < min_gap:
                 # grab() without retrieve(): skip the colour conversion of frames we will not use.
-                self._events.dropped(self.cfg.name, "max_fps")
+                self._events.dropped(self.cfg.name, DropReason.MAX_FPS)
                 self._seq += 1
                 continue
             ok, image = cap.retrieve()
             if not ok or image is None:
-                self._events.dropped(self.cfg.name, "error")
+                self._events.dropped(self.cfg.name, DropReason.ERROR)
                 self._seq += 1
                 continue
             last_kept = now

@@ -35,7 +35,7 @@ from streamer.capture_wire import (
     WorkerSetup,
 )
 from streamer.preprocess import Preprocessor
-from streamer.records import Frame, StreamState
+from streamer.records import DropReason, Frame, StreamState
 from streamer.slots import SlotSegment
 
 logger = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class _Uplink:
         self._conn = conn
         self._lock = threading.Lock()
         self._captured: Counter[str] = Counter()
-        self._dropped: Counter[tuple[str, str]] = Counter()
+        self._dropped: Counter[tuple[str, DropReason]] = Counter()
         self._reconnected: Counter[str] = Counter()
         self.broken = threading.Event()
 
@@ -88,7 +88,7 @@ class _Uplink:
         with self._lock:
             self._captured[stream] += 1
 
-    def dropped(self, stream: str, reason: str) -> None:
+    def dropped(self, stream: str, reason: DropReason) -> None:
         with self._lock:
             self._dropped[(stream, reason)] += 1
 
@@ -125,7 +125,7 @@ class _Stream:
             if not self._offline:
                 # The previous frame still waits for inference: this one could only replace it.
                 if self._out > 0 or not self._free:
-                    self._uplink.dropped(self.name, "superseded")
+                    self._uplink.dropped(self.name, DropReason.SUPERSEDED)
                     return None
             else:
                 while (self._out >= self._depth or not self._free) and not stop.is_set():

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from streamer.config import CaptureConfig, StreamConfig
 from streamer.modelspec import InputSpec
-from streamer.records import FrameInfo, StreamState, Transform
+from streamer.records import DropReason, FrameInfo, StreamState, Transform
 from streamer.slots import SlotLayout
 from streamer.sources import Source
 
@@ -84,7 +84,7 @@ class Counts:
     """Events counted since the last batch: captured frames, drops by reason, reconnects."""
 
     captured: Mapping[str, int]
-    dropped: Mapping[tuple[str, str], int]
+    dropped: Mapping[tuple[str, DropReason], int]
     reconnected: Mapping[str, int]
 
 

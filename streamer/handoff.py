@@ -10,14 +10,14 @@ from collections.abc import Callable
 
 from streamer.batcher import Batcher
 from streamer.prepare import FramePreparer
-from streamer.records import Frame
+from streamer.records import DropReason, Frame
 
 
 class Handoff:
     """Called by the capture thread with each decoded frame."""
 
     def __init__(
-        self, stream: str, batcher: Batcher, preparer: FramePreparer, dropped: Callable[[str, str], None]
+        self, stream: str, batcher: Batcher, preparer: FramePreparer, dropped: Callable[[str, DropReason], None]
     ) -> None:
         self.stream = stream
         self.batcher = batcher
@@ -30,6 +30,6 @@ class Handoff:
         if self.batcher.busy(self.stream):
             # Inference has not taken this stream's previous frame: skip preprocessing this one
             # (counted) so capture keeps pace with the camera under overload.
-            self._dropped(self.stream, "superseded")
+            self._dropped(self.stream, DropReason.SUPERSEDED)
             return
         self.batcher.put(self.preparer(frame), self.stop_event)

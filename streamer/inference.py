@@ -27,7 +27,7 @@ from streamer.config import PipelineConfig, TrackingConfig
 from streamer.interpret import model_output
 from streamer.modelset import ModelSet, calibrate
 from streamer.object_sequence import ObjectSequenceStep
-from streamer.records import FrameInfo, ModelOutput, Prepared, Result, SequenceOutput, Transform
+from streamer.records import DropReason, FrameInfo, ModelOutput, Prepared, Result, SequenceOutput, Transform
 from streamer.runtime import Model
 from streamer.sequence_step import SequenceStep
 from streamer.tracks import TrackChange, TrackStage, track_params
@@ -41,7 +41,7 @@ STALL_ENV = "STREAMER_TEST_STALL_INFERENCE_AFTER"
 class InferenceEvents(Protocol):
     def inferred(self, model: str, seconds: float, batch: int) -> None: ...
     def processed(self, stream: str) -> None: ...
-    def dropped(self, stream: str, reason: str) -> None: ...
+    def dropped(self, stream: str, reason: DropReason) -> None: ...
     def tracked(self, stream: str, alive: int, started: int, ended: int) -> None: ...
     def object_steps(self, stream: str, steps: int) -> None: ...
 
@@ -111,7 +111,7 @@ class InferenceWorker(threading.Thread):
             except Exception:  # a failing batch must not kill the loop; its frames are counted lost
                 logger.exception("inference failed on a batch of %d", len(batch))
                 for item in batch:
-                    self._events.dropped(item.info.stream, "error")
+                    self._events.dropped(item.info.stream, DropReason.ERROR)
                 continue
             for result in results:
                 self._events.processed(result.info.stream)

@@ -30,14 +30,14 @@ from prometheus_client import (
 )
 
 from streamer.errors import ConfigError
-from streamer.records import StreamState
+from streamer.records import DropReason, StreamState
 
 logger = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 INFERENCE_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.0)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256)
-DROP_REASONS = ("superseded", "max_fps", "publish", "error")
+DROP_REASONS = tuple(DropReason)
 
 
 class Metrics:

@@ -25,7 +25,7 @@ from streamer.metrics import Metrics
 from streamer.modelset import ModelSet
 from streamer.prepare import FramePreparer
 from streamer.publish import Publisher
-from streamer.records import Result, StatusEvent, StreamState
+from streamer.records import DropReason, Result, StatusEvent, StatusKind, StreamState
 from streamer.sources import Source, decoder_threads, plays_offline, resolve
 
 logger = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Pipeline:
             "stream %s: %s (%s, %s, capture in %s)", cfg.name, source.display, source.kind.value,
             "offline" if offline else "live", "a capture process" if self.pool is not None else "this process",
         )
-        self.publisher.status(StatusEvent("stream_added", cfg.name, None, source.display))
+        self.publisher.status(StatusEvent(StatusKind.STREAM_ADDED, cfg.name, None, source.display))
         worker.start()
 
     def _capture_thread(self, cfg: StreamConfig, source: Source, offline: bool, threads: int) -> CaptureWorker:
@@ -160,7 +160,7 @@ class Pipeline:
         stream.worker.join(timeout)
         self.inference.forget_stream(name)
         self.metrics.remove_stream(name)
-        self.publisher.status(StatusEvent("stream_removed", name))
+        self.publisher.status(StatusEvent(StatusKind.STREAM_REMOVED, name))
 
     def stream_configs(self) -> dict[str, StreamConfig]:
         with self._lock:
@@ -175,12 +175,12 @@ class Pipeline:
         self.metrics.set_state(stream, state)
         log = logger.warning if state in (StreamState.FAILED, StreamState.BACKOFF) else logger.info
         log("stream %s: %s%s", stream, state.value, f" ({detail})" if detail else "")
-        self.publisher.status(StatusEvent("stream_state", stream, state.value, detail))
+        self.publisher.status(StatusEvent(StatusKind.STREAM_STATE, stream, state.value, detail))
 
     def captured(self, stream: str) -> None:
         self.metrics.frames_captured.labels(stream).inc()
 
-    def dropped(self, stream: str, reason: str) -> None:
+    def dropped(self, stream: str, reason: DropReason) -> None:
         self.metrics.frames_dropped.labels(stream, reason).inc()
 
     def reconnected(self, stream: str) -> None:

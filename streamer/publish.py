@@ -24,7 +24,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from streamer.codec import encode_result, encode_status
 from streamer.config import STATUS_TOPIC, PublishConfig
 from streamer.errors import ConfigError
-from streamer.records import Result, StatusEvent
+from streamer.records import DropReason, Result, StatusEvent
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ class PublishEvents(Protocol):
     """What the publisher reports; implemented by the pipeline (metrics)."""
 
     def published(self, stream: str, latency_s: float) -> None: ...
-    def dropped(self, stream: str, reason: str) -> None: ...
+    def dropped(self, stream: str, reason: DropReason) -> None: ...
 
 
 class Publisher:
@@ -46,7 +46,7 @@ class Publisher:
         self._base = base_dir
         self._events = events
         self._queue: queue.Queue[object] = queue.Queue(maxsize=cfg.queue_size)
-        self._thread = threading.Thread(target=self._run, name="publish", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=DropReason.PUBLISH, daemon=True)
         self._bound = threading.Event()
         self._bind_error: str | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
@@ -141,7 +141,7 @@ class Publisher:
         except zmq.ZMQError as exc:
             logger.debug("publish to %s failed: %s", topic, exc)
             if stream is not None:
-                self._events.dropped(stream, "publish")
+                self._events.dropped(stream, DropReason.PUBLISH)
             return False
         return True
 
@@ -150,7 +150,7 @@ class Publisher:
         try:
             self._queue.put_nowait(result)
         except queue.Full:
-            self._events.dropped(result.info.stream, "publish")
+            self._events.dropped(result.info.stream, DropReason.PUBLISH)
 
     def status(self, event: StatusEvent) -> None:
         """Queue a status event; waits briefly rather than lose a lifecycle event."""

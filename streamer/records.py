@@ -23,6 +23,27 @@ class StreamState(StrEnum):
     FAILED = "failed"
 
 
+class DropReason(StrEnum):
+    """Why a captured frame was not published: the ``reason`` label of ``streamer_frames_dropped_total``."""
+
+    SUPERSEDED = "superseded"  # a live stream's newer frame replaced it before inference took it
+    MAX_FPS = "max_fps"  # above the stream's configured rate
+    PUBLISH = "publish"  # the publisher's queue or the socket's high-water mark was full
+    ERROR = "error"  # preprocessing or inference failed on it
+
+
+class StatusKind(StrEnum):
+    """The ``event`` of a message on the status topic."""
+
+    DAEMON_START = "daemon_start"
+    DAEMON_STOP = "daemon_stop"
+    STREAM_STATE = "stream_state"
+    STREAM_ADDED = "stream_added"
+    STREAM_REMOVED = "stream_removed"
+    CONFIG_RELOADED = "config_reloaded"
+    CONFIG_ERROR = "config_error"
+
+
 @dataclass(frozen=True)
 class FrameInfo:
     """Who a frame is and when it was captured; what travels with it to the message."""
@@ -137,7 +158,7 @@ class Result:
 class StatusEvent:
     """A lifecycle event published on the reserved status topic."""
 
-    event: str
+    event: StatusKind
     stream: str | None = None
     state: str | None = None
     detail: str = ""

@@ -20,6 +20,7 @@ from streamer.metrics import Metrics
 from streamer.modelset import ModelSet
 from streamer.pipeline import Pipeline
 from streamer.publish import Publisher
+from streamer.records import DropReason
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Recorder:
     def on_published(self, stream: str, latency_s: float) -> None:
         self.published.append((time.monotonic() - self.t0, latency_s, stream))
 
-    def on_dropped(self, stream: str, reason: str) -> None:
+    def on_dropped(self, stream: str, reason: DropReason) -> None:
         with self._lock:
             self.drops += 1
 
@@ -53,7 +54,7 @@ class _Events:
         if self.pipeline is not None:
             self.pipeline.published(stream, latency_s)
 
-    def dropped(self, stream: str, reason: str) -> None:
+    def dropped(self, stream: str, reason: DropReason) -> None:
         self.recorder.on_dropped(stream, reason)
         if self.pipeline is not None:
             self.pipeline.dropped(stream, reason)

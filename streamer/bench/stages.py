@@ -25,7 +25,7 @@ from streamer.inference import InferenceWorker
 from streamer.modelset import ModelSet
 from streamer.modelspec import InputSpec
 from streamer.prepare import FramePreparer
-from streamer.records import Frame, FrameInfo, Image, Result
+from streamer.records import DropReason, Frame, FrameInfo, Image, Result
 from streamer.runtime import Model, warmup_feeds
 from streamer.sources import Source, SourceKind, open_capture
 
@@ -193,7 +193,7 @@ class _NoEvents:
     def processed(self, stream: str) -> None:
         pass
 
-    def dropped(self, stream: str, reason: str) -> None:
+    def dropped(self, stream: str, reason: DropReason) -> None:
         pass
 
     def tracked(self, stream: str, alive: int, started: int, ended: int) -> None:

@@ -16,6 +16,7 @@ from streamer.records import (
     Result,
     SequenceOutput,
     StatusEvent,
+    StatusKind,
 )
 
 INFO = FrameInfo("cam0", 41, 2, 1_700_000_000.25, 12.5, 640, 480)
@@ -64,9 +65,9 @@ def test_schema_rejects_a_broken_payload() -> None:
 @pytest.mark.parametrize(
     "event",
     [
-        StatusEvent("daemon_start", detail="streamer 0.1.0"),
-        StatusEvent("stream_state", "cam0", "backoff", "stream lost; retry in 1.0s"),
-        StatusEvent("config_error", detail="c.toml: streams[0].name: unknown key"),
+        StatusEvent(StatusKind.DAEMON_START, detail="streamer 0.1.0"),
+        StatusEvent(StatusKind.STREAM_STATE, "cam0", "backoff", "stream lost; retry in 1.0s"),
+        StatusEvent(StatusKind.CONFIG_ERROR, detail="c.toml: streams[0].name: unknown key"),
     ],
 )
 def test_status_validates(event: StatusEvent) -> None:

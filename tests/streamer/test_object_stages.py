@@ -57,7 +57,7 @@ class Events:
     def processed(self, stream: str) -> None:
         pass
 
-    def dropped(self, stream: str, reason: str) -> None:
+    def dropped(self, stream: str, reason: object) -> None:
         pass
 
     def tracked(self, stream: str, alive: int, started: int, ended: int) -> None:
