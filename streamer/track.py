@@ -64,6 +64,9 @@ class TrackUpdate:
     ended: tuple[int, ...]  # confirmed tracks that ended on this frame
 
 
+_NONE: Indices = np.zeros(0, np.intp)
+
+
 def _nz(mask: npt.NDArray[np.bool_]) -> Indices:
     return mask.nonzero()[0]
 
@@ -83,7 +86,7 @@ def iou(a: F64, b: F64) -> F64:
 def match(tracks: F64, dets: F64, min_iou: float) -> tuple[Indices, Indices]:
     """Hungarian assignment of tracks to detections maximising IoU; pairs under ``min_iou`` are refused."""
     if tracks.shape[0] == 0 or dets.shape[0] == 0:
-        return np.zeros(0, np.intp), np.zeros(0, np.intp)
+        return _NONE, _NONE
     overlap = iou(tracks, dets)
     rows, cols = linear_sum_assignment(overlap, maximize=True)
     keep = overlap[rows, cols] >= min_iou
@@ -130,35 +133,13 @@ class Tracker:
         self.t = t
         kalman.predict(self.boxes, dt)
         n = xyxy.shape[0]
-        assigned = np.zeros(n, np.intp) - 1  # detection -> track row
         dets = np.asarray(xyxy, np.float64).reshape(n, 4)
         sc = np.asarray(scores, np.float64).reshape(n)
         finite = np.isfinite(dets).all(axis=1) & np.isfinite(sc)
         if not finite.all():  # a broken model's NaN or inf: such a detection gets no track
             dets = np.where(finite[:, None], dets, 0.0)
             sc = np.where(finite, sc, -1.0)
-        high = _nz(sc >= p.high_score)
-        low = _nz((sc >= p.low_score) & (sc < p.high_score))
-        predicted = self.boxes.xyxy()
-        unmatched = np.ones(len(self.ids), np.bool_)
-
-        # Stage 1: confirmed tracks (tracked or lost) take the high-score detections.
-        pool = _nz(self.state != _TENTATIVE)
-        r, c = match(predicted[pool], dets[high], p.match_iou)
-        assigned[high[c]] = pool[r]
-        unmatched[pool[r]] = False
-        high_left = high[assigned[high] < 0]
-        # Stage 2: tracks still unmatched that were tracked a frame ago take the low-score ones.
-        pool = _nz(unmatched & (self.state == _TRACKED))
-        r, c = match(predicted[pool], dets[low], p.low_match_iou)
-        assigned[low[c]] = pool[r]
-        unmatched[pool[r]] = False
-        # Stage 3: tentative tracks take what is left of the high-score detections.
-        pool = _nz(self.state == _TENTATIVE)
-        r, c = match(predicted[pool], dets[high_left], p.tentative_match_iou)
-        assigned[high_left[c]] = pool[r]
-        unmatched[pool[r]] = False
-        high_left = high_left[assigned[high_left] < 0]
+        assigned, unmatched, high_left = self._associate(dets, sc)
 
         rows = _nz(assigned >= 0)
         matched = assigned[rows]
@@ -183,6 +164,36 @@ class Tracker:
         ids = np.where(assigned >= 0, self.ids[np.maximum(assigned, 0)] if len(self.ids) else 0, 0)
         out = tuple(int(i) if i > 0 else None for i in ids.tolist())
         return TrackUpdate(out, started, ended)
+
+    def _associate(self, dets: F64, sc: F64) -> tuple[Indices, npt.NDArray[np.bool_], Indices]:
+        """The three matching stages: each detection's track row (-1: none), the tracks left unmatched,
+        and the high-score detections left over."""
+        p = self.params
+        assigned = np.full(len(sc), -1, np.intp)  # detection -> track row
+        unmatched = np.ones(len(self.ids), np.bool_)
+        high = _nz(sc >= p.high_score)
+        low = _nz((sc >= p.low_score) & (sc < p.high_score))
+        predicted = self.boxes.xyxy()
+        # Stage 1: confirmed tracks (tracked or lost) take the high-score detections.
+        pool = _nz(self.state != _TENTATIVE)
+        r, c = match(predicted[pool], dets[high], p.match_iou)
+        assigned[high[c]] = pool[r]
+        unmatched[pool[r]] = False
+        high_left = high[assigned[high] < 0]
+        # Stage 2: tracks still unmatched that were tracked a frame ago take the low-score ones.
+        if low.size:
+            pool = _nz(unmatched & (self.state == _TRACKED))
+            r, c = match(predicted[pool], dets[low], p.low_match_iou)
+            assigned[low[c]] = pool[r]
+            unmatched[pool[r]] = False
+        # Stage 3: tentative tracks take what is left of the high-score detections.
+        if high_left.size:
+            pool = _nz(self.state == _TENTATIVE)
+            r, c = match(predicted[pool], dets[high_left], p.tentative_match_iou)
+            assigned[high_left[c]] = pool[r]
+            unmatched[pool[r]] = False
+            high_left = high_left[assigned[high_left] < 0]
+        return assigned, unmatched, high_left
 
     def _confirm(self, rows: Indices) -> tuple[int, ...]:
         new = np.arange(self._next_id, self._next_id + rows.size, dtype=np.int64)
