@@ -160,3 +160,35 @@ def test_objects_naming_a_classifier_is_refused(tmp_path: Path, setup: dict[str,
         proc.stderr.strip().splitlines()[-1]
         == "streamer: error: models.motion.objects: model 'frame' is not a detector"
     )
+
+
+def test_a_reload_that_changes_tracking_takes_effect(tmp_path: Path, setup: dict[str, Any]) -> None:
+    clip = square_clip(tmp_path / "squares.mp4")
+    streams = [{"name": "yard", "source": str(clip), "realtime": False, "loop": True}]
+    sub = Subscriber(setup["publish"]["endpoint"])
+    proc = start(tmp_path, {**setup, "streams": []})
+    try:
+        sub.wait_connected(60)
+        (tmp_path / "config.toml").write_text(toml_dumps({**setup, "streams": streams}))
+        proc.send_signal(signal.SIGHUP)
+        sub.wait_for("yard", 30)
+        before = len(sub.results("yard"))
+        # Ids at once instead of on a track's second frame.
+        instant = {**setup, "tracking": {"confirm_hits": 1}, "streams": streams}
+        (tmp_path / "config.toml").write_text(toml_dumps(instant))
+        proc.send_signal(signal.SIGHUP)
+
+        def first_frame_with_ids() -> bool:
+            sub.drain(time.monotonic() + 0.2)
+            return any(
+                m["seq"] % FRAMES == 0 and m["models"]["det"]["detections"][0]["track_id"] is not None
+                for m in sub.results("yard")[before:]
+            )
+
+        wait_until(first_frame_with_ids, 30, what="a clip's first frame with track ids")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+        sub.close()
+    early = [m for m in sub.results("yard")[:before] if m["seq"] % FRAMES == 0]
+    assert early and all(d["track_id"] is None for m in early for d in m["models"]["det"]["detections"])
