@@ -91,6 +91,8 @@ def predict(boxes: Boxes, dt: float) -> None:
         return
     st = boxes.state
     st[:, POS] += dt * st[:, VEL]
+    # A shrinking box coasting unseen (a lost track) must not turn inside out.
+    np.maximum(st[:, POS, 2:], 1.0, out=st[:, POS, 2:])
     s2 = _scale(st[:, POS]) ** 2
     pv, vv = st[:, P_PV], st[:, P_VV]
     st[:, P_PP] += dt * (2 * pv + dt * vv + POSITION_STD**2 * s2)

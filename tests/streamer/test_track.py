@@ -180,3 +180,14 @@ def test_non_finite_detections_get_no_track_and_break_nothing() -> None:
     for k in range(3):
         u = frame(t, k, [box(10 + k, 10), [nan, 0, 10, 10], box(200, 200)], [0.9, 0.9, float("inf")])
     assert u.ids == (1, None, None) and t.alive == 1
+
+
+def test_a_shrinking_box_coasting_unseen_keeps_a_positive_size() -> None:
+    boxes = kalman.initiate(np.array([box(100, 100, 40, 40)], np.float64))
+    for k in range(1, 10):
+        kalman.predict(boxes, DT)
+        side = 40.0 - 4 * k
+        kalman.update(boxes, np.array([0]), np.array([box(100, 100, side, side)], np.float64))
+    kalman.predict(boxes, 5.0)  # five seconds unseen at about -100 px/s
+    x1, y1, x2, y2 = boxes.xyxy()[0]
+    assert x2 - x1 >= 1.0 and y2 - y1 >= 1.0
