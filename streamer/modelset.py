@@ -57,6 +57,8 @@ def load_models(config: Config) -> ModelSet:
         model = load_model(name, config.resolve(cfg.path), cfg, config.pipeline.max_batch)
         if model.spec.kind == "sequence":
             sequence = (model, cfg)
+        elif cfg.objects is not None:
+            raise ModelError(f"models.{name}.objects: only a sequence model steps over tracked objects")
         else:
             image.append(ImageModel(model, cfg))
     if sequence is None:

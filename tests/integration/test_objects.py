@@ -148,18 +148,24 @@ def test_bad_tracking_config_is_one_line_and_exit_2(
     assert len(lines) == 1 and needle in lines[0] and "Traceback" not in proc.stderr
 
 
-def test_objects_naming_a_classifier_is_refused(tmp_path: Path, setup: dict[str, Any]) -> None:
-    setup["models"]["motion"]["objects"] = "frame"
+@pytest.mark.parametrize(
+    ("model", "objects", "error"),
+    [
+        ("motion", "frame", "models.motion.objects: model 'frame' is not a detector"),
+        ("frame", "det", "models.frame.objects: only a sequence model steps over tracked objects"),
+    ],
+)
+def test_objects_where_they_make_no_sense_are_refused(
+    tmp_path: Path, setup: dict[str, Any], model: str, objects: str, error: str
+) -> None:
+    setup["models"][model]["objects"] = objects
     cfg = tmp_path / "config.toml"
     cfg.write_text(toml_dumps(setup))
     proc = subprocess.run(
         [sys.executable, "-m", "streamer", "check", "--config", str(cfg)], capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert (
-        proc.stderr.strip().splitlines()[-1]
-        == "streamer: error: models.motion.objects: model 'frame' is not a detector"
-    )
+    assert proc.stderr.strip().splitlines()[-1] == f"streamer: error: {error}"
 
 
 def test_a_reload_that_changes_tracking_takes_effect(tmp_path: Path, setup: dict[str, Any]) -> None:
