@@ -7,7 +7,7 @@
 2. 4 streams at 25 fps (the clip as a camera) and at 70 % and 150 % of C: each stream is the clip
    retimed to C * load / 4 fps and played like a camera (frame n due at t0 + n / fps).
    Lag = when the result was published (daemon: received by a subscriber) minus when its frame was due.
-3. The hand-written loop (tests/bench/hand_loop.py) under the same 150 % load.
+3. The hand-written loop (benchmarks/hand_loop.py) under the same 150 % load.
 Writes per-second lag curves and a plot; prints p50/p99 and the latency target's terms.
 """
 
@@ -26,11 +26,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.compare import daemon_config
+from benchmarks.hand_loop import run_hand_loop
 from streamer.bench.pipeline_run import Recorder, RunSpec, run
 from streamer.bench.stages import inference
 from streamer.modelset import load_models
-from tests.bench.compare import daemon_config
-from tests.bench.hand_loop import run_hand_loop
 
 STREAMS = 4
 
@@ -142,11 +142,12 @@ def main() -> int:
             clip, fps = retimed(args.clip, capacity * load / STREAMS, Path(tmp))
             point, rec = run(config, models, RunSpec(str(clip), STREAMS, args.seconds, 1.0, True, True))
             lags = daemon_lags(rec, fps, 1.0)
-            report[f"daemon_{name}"] = {"stream_fps": round(fps, 1), "published_fps": point.fps,
-                                        "dropped": point.dropped, "capture_to_publish_p50_ms": point.latency_p50_ms,
-                                        "capture_to_publish_p99_ms": point.latency_p99_ms,
-                                        "lag_behind_schedule": pcts(lags), "per_second": per_second(lags)}
-            print(name, json.dumps({k: v for k, v in report[f"daemon_{name}"].items() if k != "per_second"}))
+            row: dict[str, object] = {"stream_fps": round(fps, 1), "published_fps": point.fps,
+                                      "dropped": point.dropped, "capture_to_publish_p50_ms": point.latency_p50_ms,
+                                      "capture_to_publish_p99_ms": point.latency_p99_ms,
+                                      "lag_behind_schedule": pcts(lags), "per_second": per_second(lags)}
+            report[f"daemon_{name}"] = row
+            print(name, json.dumps({k: v for k, v in row.items() if k != "per_second"}))
             if name == "150%":
                 curves["daemon, 150% load"] = per_second(lags)
                 hand = run_hand_loop(str(args.cnn), str(args.rnn), str(clip), STREAMS, args.seconds + 1.0,

@@ -69,7 +69,7 @@ class _Channel:
 class Batcher:
     """The meeting point of capture threads (producers) and the inference thread (consumer)."""
 
-    def __init__(self, on_drop: Callable[[str, DropReason], None]) -> None:
+    def __init__(self, on_drop: Callable[[str, DropReason], None], clock: Callable[[], float] = time.monotonic) -> None:
         # One lock, a condition per waiter: the inference thread waits for frames on ``_cond``,
         # a blocked producer for room in its own stream's queue, so each event wakes only the
         # thread that can use it (one shared condition woke every capture thread on every put).
@@ -78,6 +78,8 @@ class Batcher:
         self._channels: dict[str, _Channel] = {}
         self._order: deque[str] = deque()
         self._on_drop = on_drop
+        # Arrival rates and batch deadlines are read on this clock, so tests can run them on logical time.
+        self._clock = clock
         self._closed = False
 
     def register(self, stream: str, policy: Policy, release: Release) -> None:
@@ -129,7 +131,7 @@ class Batcher:
                 if channel.policy is Policy.LATEST and channel.queue:
                     superseded = channel.queue.popleft()
                 channel.queue.append(item)
-                channel.arrived(time.monotonic())
+                channel.arrived(self._clock())
                 accepted = True
                 self._cond.notify()
         if not accepted:
@@ -153,7 +155,7 @@ class Batcher:
             return channel is not None and channel.policy is Policy.LATEST and bool(channel.queue)
 
     def _more_expected(self, end: float) -> bool:
-        now = time.monotonic()
+        now = self._clock()
         return any(not c.queue and c.expected_by(end, now) for c in self._channels.values())
 
     def _ready(self) -> int:
@@ -175,10 +177,10 @@ class Batcher:
             if self._closed:
                 return []
             want = min(max_batch, len(self._channels))
-            end = time.monotonic() + deadline_s
+            end = self._clock() + deadline_s
             ready, since = 0, 0.0
             while not self._closed:
-                now = time.monotonic()
+                now = self._clock()
                 count = self._ready()
                 if count >= want:
                     break

@@ -47,7 +47,7 @@ def run_hand_loop(
     cnn_names = [cnn_out["logits"], cnn_out["embedding"]]
     rnn_names = [json.loads(_meta(rnn)["outputs"])["logits"], hidden["output"]]
     feat_in = _meta(rnn)["features_input"]
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     endpoint = f"inproc://hand-{time.monotonic_ns()}"
     result = HandLoopResult(time.monotonic())
     stop = threading.Event()
@@ -80,8 +80,11 @@ def run_hand_loop(
             logits, emb = cnn.run(cnn_names, {cnn_in: np.ascontiguousarray(x)})
             seq_logits, state = rnn.run(rnn_names, {feat_in: emb, hidden["input"]: state})
             msg = {
-                "stream": f"cam{i}", "seq": n, "top": int(np.argmax(logits[0])),
-                "score": float(np.max(logits[0])), "sequence": int(np.argmax(seq_logits[0])),
+                "stream": f"cam{i}",
+                "seq": n,
+                "top": int(np.argmax(logits[0])),
+                "score": float(np.max(logits[0])),
+                "sequence": int(np.argmax(seq_logits[0])),
             }
             socks[i].send_multipart([f"cam{i}".encode(), json.dumps(msg).encode()])
             now = time.monotonic()

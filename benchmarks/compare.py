@@ -1,6 +1,6 @@
 """Daemon pipeline against the hand-written loop: same clip, models and machine, one run, interleaved.
 
-    .venv/bin/python -m tests.bench.compare --cnn models/frame_cnn.onnx --rnn models/sequence_gru.onnx \
+    .venv/bin/python -m benchmarks.compare --cnn models/frame_cnn.onnx --rnn models/sequence_gru.onnx \
         --clip models/demo.mp4 --streams 4 --rounds 3 --seconds 8
 
 Throughput: every stream plays the clip as fast as it can (``realtime = false`` for the daemon).
@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.hand_loop import run_hand_loop
 from streamer.bench.pipeline_run import RunSpec, run
 from streamer.config import parse_config
 from streamer.modelset import load_models
-from tests.bench.hand_loop import run_hand_loop
 
 
 def daemon_config(cnn: Path, rnn: Path, capture: dict[str, Any] | None = None, **pipeline: Any) -> Any:
@@ -52,12 +52,17 @@ def main() -> None:
         rows["hand"].append((fps, cpu * 1000.0 / max(len(res.published), 1)))
         print(json.dumps({"round": rows["daemon"][-1], "hand": rows["hand"][-1], "wall": round(wall, 1)}))
     med = {k: (statistics.median(f for f, _ in v), statistics.median(c for _, c in v)) for k, v in rows.items()}
-    print(json.dumps({
-        "streams": args.streams, "rounds": rows,
-        "median_fps": {k: round(v[0], 1) for k, v in med.items()},
-        "median_cpu_ms_per_frame": {k: round(v[1], 3) for k, v in med.items()},
-        "fps_ratio_daemon_over_hand": round(med["daemon"][0] / med["hand"][0], 3),
-    }))
+    print(
+        json.dumps(
+            {
+                "streams": args.streams,
+                "rounds": rows,
+                "median_fps": {k: round(v[0], 1) for k, v in med.items()},
+                "median_cpu_ms_per_frame": {k: round(v[1], 3) for k, v in med.items()},
+                "fps_ratio_daemon_over_hand": round(med["daemon"][0] / med["hand"][0], 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
