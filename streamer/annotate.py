@@ -69,8 +69,7 @@ def draw(image: Image, result: Result | None, scale: float, overlay: Overlay | N
                 x1, y1 = px(det.box[0], det.box[1])
                 x2, y2 = px(det.box[2], det.box[3])
                 cv2.rectangle(image, (x1, y1), (x2, y2), c, 2)
-                track = getattr(det, "track_id", None)
-                name = f"#{track} {det.label}" if track is not None else det.label
+                name = f"#{det.track_id} {det.label}" if det.track_id is not None else det.label
                 _text(image, f"{name} {det.score:.2f}", (x1, y1 - 2), c)
             if out.top:
                 texts.append(f"{out.model}: {out.top[0].label} {out.top[0].score:.2f}")

@@ -171,14 +171,15 @@ class Daemon:
         for section in ("publish", "metrics"):
             if getattr(new, section) != getattr(old, section):
                 logger.warning("reload: [%s] changed; it takes effect at the next restart", section)
-        if new.models != old.models or new.pipeline != old.pipeline or new.capture != old.capture:
+        frame_path = ("models", "pipeline", "capture", "tracking")
+        if any(getattr(new, section) != getattr(old, section) for section in frame_path):
             # Load the new models and check every source before touching the running pipeline:
             # a bad model or source changes nothing.
             for stream in new.streams:
                 if stream.enabled:
                     resolve(stream, new)
             models = load_models(new)
-            logger.info("reload: models or pipeline settings changed; restarting every stream")
+            logger.info("reload: models, pipeline, capture or tracking settings changed; restarting every stream")
             fresh = self._new_pipeline(new, models)
             p.stop()
             self.pipeline = fresh

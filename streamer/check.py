@@ -62,7 +62,18 @@ def plan(config: Config, config_path: Path) -> list[str]:
     if models.sequence is not None:
         st = models.sequence.model.spec.state
         shape = f"[{st.layers}, N, {st.size}]" if st else "?"
-        lines.append(f"  {models.sequence.model.name} <- embedding of {models.sequence.features_from}, state {shape}")
+        seq = models.sequence
+        source = seq.features_from
+        if seq.objects_from:
+            source = f"each tracked object of {seq.objects_from} (through {seq.features_from})"
+        lines.append(f"  {seq.model.name} <- embedding of {source}, state {shape}")
+    detectors = [im.model.name for im in models.image if im.model.spec.kind == "detector"]
+    if detectors:
+        t = config.tracking
+        lines.append(
+            f"tracking: {', '.join(detectors)}: "
+            + (f"ids after {t.confirm_hits} frames, lost tracks kept {t.lost_buffer_s:g} s" if t.enabled else "off")
+        )
     lines.append("streams:")
     for s in config.streams:
         if not s.enabled:

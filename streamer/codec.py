@@ -13,9 +13,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from streamer.records import ModelOutput, Result, StatusEvent
+from streamer.records import Detection, ModelOutput, Result, SequenceOutput, StatusEvent
 
-SCHEMA_VERSION = 1
+# 2: detections carry track_id and, with a per-object sequence model, their sequence.
+SCHEMA_VERSION = 2
 SCHEMAS = ("result", "status")
 
 
@@ -27,12 +28,23 @@ def schema(name: str) -> dict[str, Any]:
     return loaded
 
 
+def _sequence(seq: SequenceOutput) -> dict[str, Any]:
+    return {"model": seq.model, "label": seq.label, "score": seq.score, "steps": seq.steps}
+
+
+def _detection(d: Detection) -> dict[str, Any]:
+    body: dict[str, Any] = {"label": d.label, "score": d.score, "box": list(d.box), "track_id": d.track_id}
+    if d.sequence is not None:
+        body["sequence"] = _sequence(d.sequence)
+    return body
+
+
 def _model(out: ModelOutput) -> dict[str, Any]:
     body: dict[str, Any] = {"kind": out.kind}
     if out.kind == "classifier":
         body["top"] = [{"label": c.label, "score": c.score} for c in out.top]
     elif out.kind == "detector":
-        body["detections"] = [{"label": d.label, "score": d.score, "box": list(d.box)} for d in out.detections]
+        body["detections"] = [_detection(d) for d in out.detections]
     if out.embedding is not None:
         body["embedding"] = list(out.embedding)
     return body
@@ -52,9 +64,7 @@ def result_dict(result: Result, latency_s: float) -> dict[str, Any]:
         "latency_s": round(max(latency_s, 0.0), 6),
         "frame": {"width": info.width, "height": info.height},
         "models": {o.model: _model(o) for o in result.outputs},
-        "sequence": None
-        if seq is None
-        else {"model": seq.model, "label": seq.label, "score": seq.score, "steps": seq.steps},
+        "sequence": None if seq is None else _sequence(seq),
     }
 
 

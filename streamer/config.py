@@ -116,6 +116,26 @@ class CaptureConfig(_Strict):
         return self
 
 
+class TrackingConfig(_Strict):
+    """The per-stream multi-object tracker run on every detector's output (see docs/objects.md)."""
+
+    enabled: bool = True
+    high_score: float = Field(default=0.5, gt=0, le=1)
+    low_score: float = Field(default=0.1, ge=0, le=1)
+    new_track_score: float = Field(default=0.6, gt=0, le=1)
+    match_iou: float = Field(default=0.2, gt=0, le=1)
+    low_match_iou: float = Field(default=0.5, gt=0, le=1)
+    tentative_match_iou: float = Field(default=0.3, gt=0, le=1)
+    confirm_hits: int = Field(default=2, ge=1, le=100)
+    lost_buffer_s: Seconds = 1.0
+
+    @model_validator(mode="after")
+    def _order(self) -> TrackingConfig:
+        if not self.low_score <= self.high_score <= self.new_track_score:
+            raise ValueError("scores must satisfy low_score <= high_score <= new_track_score")
+        return self
+
+
 GraphOptimization = Literal["disable", "basic", "extended", "all"]
 
 
@@ -149,6 +169,9 @@ class ModelConfig(_Strict):
     publish_embedding: bool = False
     # Sequence models: which per-frame model's embedding feeds them.
     features: str | None = None
+    # Sequence models: step once per tracked object of this detector (features from the object's
+    # view through the ``features`` model) instead of once per stream.
+    objects: str | None = None
 
     def spec_overrides(self) -> dict[str, Any]:
         """The model-spec facts given in config, in metadata field names."""
@@ -198,6 +221,7 @@ class Config(_Strict):
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     models: dict[str, ModelConfig] = Field(min_length=1)
     streams: list[StreamConfig] = Field(default_factory=list)
     # Where relative paths are anchored: the config file's folder (set by load_config).
@@ -220,7 +244,16 @@ class Config(_Strict):
                 raise ValueError(f"model name {name!r} may hold only letters, digits, '_', '.', '-'")
             if model.features is not None and model.features not in v:
                 raise ValueError(f"{name}.features names no model {model.features!r}")
+            if model.objects is not None and model.objects not in v:
+                raise ValueError(f"{name}.objects names no model {model.objects!r}")
         return v
+
+    @model_validator(mode="after")
+    def _objects_need_tracks(self) -> Config:
+        for name, model in self.models.items():
+            if model.objects is not None and not self.tracking.enabled:
+                raise ValueError(f"models.{name}.objects: steps over tracked objects, but tracking.enabled is false")
+        return self
 
     def resolve(self, path: str) -> Path:
         """A path from the config, relative to the config file."""

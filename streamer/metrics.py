@@ -83,6 +83,22 @@ class Metrics:
         self.published = Counter(
             "streamer_messages_published", "Result messages sent on the PUB socket.", ["stream"], registry=r
         )
+        self.tracks_alive = Gauge(
+            "streamer_tracks_alive", "Confirmed object tracks (tracked or lost) of the stream.", ["stream"], registry=r
+        )
+        self.tracks_started = Counter(
+            "streamer_tracks_started", "Object tracks confirmed (given an id).", ["stream"], registry=r
+        )
+        self.tracks_ended = Counter(
+            "streamer_tracks_ended", "Object tracks ended (lost too long, or the stream reconnected).", ["stream"],
+            registry=r,
+        )
+        self.object_sequence_steps = Counter(
+            "streamer_object_sequence_steps",
+            "Steps of the per-object sequence model, one per tracked object and frame.",
+            ["stream"],
+            registry=r,
+        )
         self.capture_restarts = Counter(
             "streamer_capture_process_restarts", "Capture processes that died and were started again.", registry=r
         )
@@ -99,6 +115,10 @@ class Metrics:
         self.frames_processed.labels(stream)
         self.published.labels(stream)
         self.reconnects.labels(stream)
+        self.tracks_alive.labels(stream)
+        self.tracks_started.labels(stream)
+        self.tracks_ended.labels(stream)
+        self.object_sequence_steps.labels(stream)
         for reason in DROP_REASONS:
             self.frames_dropped.labels(stream, reason)
         self.set_state(stream, StreamState.CONNECTING)
@@ -108,7 +128,8 @@ class Metrics:
         series: list[tuple[Any, tuple[str, ...]]] = [
             (m, (stream,))
             for m in (self.frames_captured, self.frames_processed, self.published, self.reconnects,
-                      self.stream_up, self.latency)
+                      self.stream_up, self.latency, self.tracks_alive, self.tracks_started, self.tracks_ended,
+                      self.object_sequence_steps)
         ]
         series += [(self.frames_dropped, (stream, reason)) for reason in DROP_REASONS]
         series += [(self.stream_state, (stream, state.value)) for state in StreamState]

@@ -28,10 +28,15 @@ class ImageModel:
 
 @dataclass(frozen=True)
 class SequenceModel:
-    """The one-step sequence model and the per-frame model whose embedding feeds it."""
+    """The one-step sequence model and the per-frame model whose embedding feeds it.
+
+    With ``objects_from`` (a detector), it steps once per tracked object of that detector, fed by
+    the embedding of each object's view, instead of once per stream.
+    """
 
     model: Model
     features_from: str
+    objects_from: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,17 +52,34 @@ class ModelSet:
 def load_models(config: Config) -> ModelSet:
     """Load, check and warm up every configured model and link the sequence model to its features."""
     image: list[ImageModel] = []
-    sequence: tuple[Model, str | None] | None = None
+    sequence: tuple[Model, ModelConfig] | None = None
     for name, cfg in config.models.items():
         model = load_model(name, config.resolve(cfg.path), cfg, config.pipeline.max_batch)
         if model.spec.kind == "sequence":
-            sequence = (model, cfg.features)
+            sequence = (model, cfg)
+        elif cfg.objects is not None:
+            raise ModelError(f"models.{name}.objects: only a sequence model steps over tracked objects")
         else:
             image.append(ImageModel(model, cfg))
     if sequence is None:
         return ModelSet(tuple(image), None)
-    model, features = sequence
-    return ModelSet(tuple(image), SequenceModel(model, _features_from(model, features, image)))
+    model, cfg = sequence
+    features = _features_from(model, cfg.features, image)
+    return ModelSet(tuple(image), SequenceModel(model, features, _objects_from(model, cfg.objects, features, image)))
+
+
+def _objects_from(model: Model, objects: str | None, features: str, image: list[ImageModel]) -> str | None:
+    """The detector whose tracked objects ``model`` steps over, checked; None for a per-stream model."""
+    if objects is None:
+        return None
+    where = f"models.{model.name}.objects"
+    detector = next((im for im in image if im.model.name == objects), None)
+    if detector is None or detector.model.spec.kind != "detector":
+        raise ModelError(f"{where}: model {objects!r} is not a detector")
+    source = next(im for im in image if im.model.name == features)
+    if source.model.spec.input is None:
+        raise ModelError(f"{where}: the features model {features!r} has no image input to view objects through")
+    return objects
 
 
 def _features_from(model: Model, features: str | None, image: list[ImageModel]) -> str:

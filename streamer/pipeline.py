@@ -79,7 +79,9 @@ class Pipeline:
         self.metrics = metrics
         self.publisher = publisher
         self.batcher = Batcher(on_drop=self.dropped)
-        self.inference = InferenceWorker(models, self.batcher, config.pipeline, self._publish, self)
+        self.inference = InferenceWorker(
+            models, self.batcher, config.pipeline, self._publish, self, tracking=config.tracking
+        )
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.Lock()
         self.processed_total = 0
@@ -156,6 +158,7 @@ class Pipeline:
         stream.worker.stop()
         self.batcher.unregister(name)
         stream.worker.join(timeout)
+        self.inference.forget_stream(name)
         self.metrics.remove_stream(name)
         self.publisher.status(StatusEvent(StatusKind.STREAM_REMOVED, name))
 
@@ -189,6 +192,16 @@ class Pipeline:
     def inferred(self, model: str, seconds: float, batch: int) -> None:
         self.metrics.inference_seconds.labels(model).observe(seconds)
         self.metrics.batch_size.labels(model).observe(batch)
+
+    def tracked(self, stream: str, alive: int, started: int, ended: int) -> None:
+        self.metrics.tracks_alive.labels(stream).set(alive)
+        if started:
+            self.metrics.tracks_started.labels(stream).inc(started)
+        if ended:
+            self.metrics.tracks_ended.labels(stream).inc(ended)
+
+    def object_steps(self, stream: str, steps: int) -> None:
+        self.metrics.object_sequence_steps.labels(stream).inc(steps)
 
     def processed(self, stream: str) -> None:
         self.processed_total += 1

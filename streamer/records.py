@@ -109,12 +109,28 @@ class Classification:
 
 
 @dataclass(frozen=True)
+class SequenceOutput:
+    """The sequence model's label for a stream, or for one tracked object, after this frame."""
+
+    model: str
+    label: str
+    score: float
+    steps: int
+
+
+@dataclass(frozen=True)
 class Detection:
-    """One detected object, its box in source pixels ``(x1, y1, x2, y2)``."""
+    """One detected object, its box in source pixels ``(x1, y1, x2, y2)``.
+
+    ``track_id`` is the tracker's id for the object (None while unconfirmed or untracked);
+    ``sequence`` the per-object sequence model's label for its track, where one is configured.
+    """
 
     label: str
     score: float
     box: tuple[float, float, float, float]
+    track_id: int | None = None
+    sequence: SequenceOutput | None = None
 
 
 @dataclass(frozen=True)
@@ -126,16 +142,6 @@ class ModelOutput:
     top: tuple[Classification, ...] = ()
     detections: tuple[Detection, ...] = ()
     embedding: tuple[float, ...] | None = None
-
-
-@dataclass(frozen=True)
-class SequenceOutput:
-    """The sequence model's label for a stream after this frame."""
-
-    model: str
-    label: str
-    score: float
-    steps: int
 
 
 @dataclass(frozen=True)

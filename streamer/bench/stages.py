@@ -196,6 +196,12 @@ class _NoEvents:
     def dropped(self, stream: str, reason: DropReason) -> None:
         pass
 
+    def tracked(self, stream: str, alive: int, started: int, ended: int) -> None:
+        pass
+
+    def object_steps(self, stream: str, steps: int) -> None:
+        pass
+
 
 def sample_results(models: ModelSet, specs: Mapping[str, InputSpec], frames: Sequence[Image]) -> list[Result]:
     """Real results for a batch of frames, produced by the daemon's own inference code."""

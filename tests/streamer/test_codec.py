@@ -37,12 +37,14 @@ def full_result() -> Result:
 def test_result_validates_and_carries_the_contract() -> None:
     payload = json.loads(encode_result(full_result(), 0.0123))
     jsonschema.validate(payload, schema("result"))
-    assert payload["v"] == 1 and payload["stream"] == "cam0" and payload["seq"] == 41
+    assert payload["v"] == 2 and payload["stream"] == "cam0" and payload["seq"] == 41
     assert payload["t_capture"] == pytest.approx(1_700_000_000.25)
     assert payload["latency_s"] == pytest.approx(0.0123)
     assert payload["frame"] == {"width": 640, "height": 480}
     assert payload["models"]["frame"]["top"][0] == {"label": "circle", "score": 0.9}
     assert payload["models"]["det"]["detections"][0]["box"] == [1.0, 2.0, 30.5, 40.0]
+    assert payload["models"]["det"]["detections"][0]["track_id"] is None  # untracked: null, not absent
+    assert "sequence" not in payload["models"]["det"]["detections"][0]
     assert payload["sequence"] == {"model": "motion", "label": "left", "score": 0.75, "steps": 12}
 
 
@@ -70,3 +72,27 @@ def test_schema_rejects_a_broken_payload() -> None:
 )
 def test_status_validates(event: StatusEvent) -> None:
     jsonschema.validate(json.loads(encode_status(event)), schema("status"))
+
+
+def test_tracked_detections_carry_their_id_and_per_object_sequence() -> None:
+    moving = SequenceOutput("motion", "right", 0.875, 7)
+    dets = (
+        Detection("star", 0.9, (1.0, 2.0, 3.0, 4.0), track_id=12, sequence=moving),
+        Detection("star", 0.4, (5.0, 6.0, 7.0, 8.0), track_id=3),
+    )
+    r = Result(INFO, (ModelOutput("det", "detector", detections=dets),))
+    d = json.loads(encode_result(r, 0.0))
+    jsonschema.validate(d, schema("result"))
+    first, second = d["models"]["det"]["detections"]
+    assert first["track_id"] == 12
+    assert first["sequence"] == {"model": "motion", "label": "right", "score": 0.875, "steps": 7}
+    assert second["track_id"] == 3 and "sequence" not in second
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, "7"])
+def test_schema_rejects_a_bad_track_id(bad: object) -> None:
+    r = Result(INFO, (ModelOutput("det", "detector", detections=(Detection("star", 0.9, (1.0, 2.0, 3.0, 4.0)),)),))
+    d = result_dict(r, 0.0)
+    d["models"]["det"]["detections"][0]["track_id"] = bad
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(d, schema("result"))

@@ -13,7 +13,7 @@ import jsonschema
 import pytest
 import zmq
 
-from streamer.codec import schema
+from streamer.codec import SCHEMA_VERSION, schema
 from streamer.config import STATUS_TOPIC, PublishConfig
 from streamer.errors import ConfigError
 from streamer.publish import Publisher
@@ -107,7 +107,7 @@ def test_a_result_goes_out_on_its_stream_topic_and_validates(rig: Rig) -> None:
     assert topic == b"door"
     message = json.loads(payload)
     jsonschema.validate(message, schema("result"))
-    assert (message["stream"], message["seq"], message["v"]) == ("door", 41, 1)
+    assert (message["stream"], message["seq"], message["v"]) == ("door", 41, SCHEMA_VERSION)
     assert message["sequence"] == {"model": "motion", "label": "left", "score": 0.8, "steps": 42}
     assert message["models"]["frame"]["top"][0] == {"label": "square", "score": 0.9}
     assert [s for s, _ in rig.events.sent] == ["door"]
