@@ -42,6 +42,8 @@ class PublishConfig(_Strict):
     endpoint: str = DEFAULT_ENDPOINT
     send_hwm: int = Field(default=1000, ge=1)
     queue_size: int = Field(default=256, ge=1)
+    # The most JSON one message may carry: models whose outputs could exceed it are refused at load.
+    max_message_bytes: int = Field(default=1_048_576, ge=1024)
     curve: CurveConfig | None = None
 
     @field_validator("endpoint")
@@ -138,9 +140,12 @@ class ModelConfig(_Strict):
     color_order: Literal["RGB", "BGR"] | None = None
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
-    resize: Literal["stretch", "letterbox"] | None = None
+    resize: Literal["stretch", "letterbox", "pad"] | None = None
+    pad_value: int | None = Field(default=None, ge=0, le=255)
     input_dtype: Literal["float32", "uint8"] | None = None
     outputs: dict[str, str] | None = None
+    activation: Literal["auto", "softmax", "sigmoid", "none"] | None = None
+    format: Literal["auto", "yolov8", "yolov5", "nms"] | None = None
     # Postprocessing.
     top_k: int = Field(default=3, ge=1)
     confidence: float = Field(default=0.25, ge=0, le=1)
@@ -152,7 +157,10 @@ class ModelConfig(_Strict):
 
     def spec_overrides(self) -> dict[str, Any]:
         """The model-spec facts given in config, in metadata field names."""
-        names = ("kind", "labels", "input_name", "layout", "color_order", "resize", "input_dtype", "outputs")
+        names = (
+            "kind", "labels", "input_name", "layout", "color_order", "resize", "pad_value", "input_dtype", "outputs",
+            "activation", "format",
+        )
         out: dict[str, Any] = {n: getattr(self, n) for n in names}
         out["input_size"] = list(self.input_size) if self.input_size else None
         out["mean"] = list(self.mean) if self.mean else None

@@ -22,7 +22,7 @@ import numpy.typing as npt
 from streamer.batchcost import BatchCost
 from streamer.batcher import Batcher
 from streamer.config import ModelConfig, PipelineConfig
-from streamer.postprocess import DetectorParams, decode_yolo, softmax, top_k
+from streamer.postprocess import DetectorParams, classify, detect, softmax, top_k
 from streamer.prepare import copy_into
 from streamer.records import FrameInfo, ModelOutput, Prepared, Result, SequenceOutput, Transform
 from streamer.runtime import Model, warmup_feeds
@@ -222,10 +222,11 @@ class InferenceWorker(threading.Thread):
             embedding = tuple(round(float(v), 6) for v in raw[emb_name][i].reshape(-1))
         if spec.kind == "classifier":
             logits = raw[spec.outputs["logits"]][i].astype(np.float32).reshape(-1)
-            return ModelOutput(name, spec.kind, top=top_k(softmax(logits), spec.labels, cfg.top_k), embedding=embedding)
+            top = classify(logits, spec, cfg.top_k, cfg.confidence)
+            return ModelOutput(name, spec.kind, top=top, embedding=embedding)
         if spec.kind == "detector":
             params = DetectorParams(cfg.confidence, cfg.iou, cfg.max_detections)
             boxes = raw[spec.outputs["boxes"]][i].astype(np.float32)
-            dets = decode_yolo(boxes, spec.labels, transforms[name], (info.width, info.height), params)
+            dets = detect(boxes, spec, transforms[name], (info.width, info.height), params)
             return ModelOutput(name, spec.kind, detections=dets)
         return ModelOutput(name, spec.kind, embedding=embedding)

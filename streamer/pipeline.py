@@ -22,6 +22,7 @@ from streamer.config import CaptureConfig, Config, StreamConfig
 from streamer.errors import ModelError
 from streamer.inference import ImageModel, InferenceWorker, ModelSet, SequenceModel
 from streamer.metrics import Metrics
+from streamer.outputcheck import check_message_size, message_share
 from streamer.prepare import FramePreparer
 from streamer.publish import Publisher
 from streamer.records import Frame, Result, StatusEvent, StreamState
@@ -41,6 +42,8 @@ def load_models(config: Config) -> ModelSet:
             sequence = (model, cfg.features)
         else:
             image.append(ImageModel(model, cfg))
+    shares = {im.model.name: message_share(im.model.spec, im.model.output_shapes, im.cfg) for im in image}
+    check_message_size(shares, config.publish.max_message_bytes)
     if sequence is None:
         return ModelSet(tuple(image), None)
     model, features = sequence
