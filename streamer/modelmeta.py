@@ -70,7 +70,7 @@ def spec_from_fields(fields: Mapping[str, Any], where: str = "model") -> ModelSp
     Missing fields take the InputSpec defaults; completeness is checked by :meth:`ModelSpec.validated`.
     """
     if "kind" not in fields:
-        raise ModelError(f"{where}.kind: model kind unknown; set kind = \"classifier\", \"detector\" or \"embedding\"")
+        raise ModelError(f'{where}.kind: model kind unknown; set kind = "classifier", "detector" or "embedding"')
     kind = cast(ModelKind, _choice(fields["kind"], MODEL_KINDS, "kind", where))
     labels = fields.get("labels", [])
     if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
@@ -96,9 +96,7 @@ def spec_from_fields(fields: Mapping[str, Any], where: str = "model") -> ModelSp
             ),
             mean=_triple(fields.get("mean", [0.0, 0.0, 0.0]), "mean", where),
             std=_triple(fields.get("std", [1.0, 1.0, 1.0]), "std", where),
-            resize=cast(
-                ResizeMode, _choice(fields.get("resize", "stretch"), get_args(ResizeMode), "resize", where)
-            ),
+            resize=cast(ResizeMode, _choice(fields.get("resize", "stretch"), get_args(ResizeMode), "resize", where)),
             dtype=cast(
                 InputDType,
                 _choice(fields.get("input_dtype", "float32"), get_args(InputDType), "input_dtype", where),

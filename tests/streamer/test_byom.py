@@ -61,7 +61,7 @@ def _red_scores(model: Model, k: int = 3, confidence: float = 0.25) -> list[tupl
         ((), "sigmoid", Activation.SIGMOID, False, [("red", 1.0), ("green", 0.5), ("blue", 0.5)]),
     ],
 )
-def test_activation_read_from_the_graph(
+def test_activation_read_from_the_graph(  # noqa: PLR0917 - one parameter per table column
     tmp_path: Path,
     ending: tuple[str, ...],
     activation: str | None,

@@ -8,8 +8,6 @@ every mode keeps as its resize step.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import onnxruntime as ort
@@ -42,12 +40,12 @@ def reference(image: np.ndarray, mode: str, size: tuple[int, int], fill: int) ->
     if mode == "stretch":
         return _normalise(resize(image, (w, h)))
     r = min(h / image.shape[0], w / image.shape[1])
-    new_w, new_h = int(round(image.shape[1] * r)), int(round(image.shape[0] * r))
+    new_w, new_h = round(image.shape[1] * r), round(image.shape[0] * r)
     content = resize(image, (new_w, new_h))
     if mode == "letterbox":  # centred, the odd pixel right/bottom (the YOLO letterbox)
         dw, dh = (w - new_w) / 2, (h - new_h) / 2
-        top, bottom = int(round(dh - 0.1)), int(round(dh + 0.1))
-        left, right = int(round(dw - 0.1)), int(round(dw + 0.1))
+        top, bottom = round(dh - 0.1), round(dh + 0.1)
+        left, right = round(dw - 0.1), round(dw + 0.1)
     else:  # top-left, padded right and bottom
         top, left, bottom, right = 0, 0, h - new_h, w - new_w
     canvas = cv2.copyMakeBorder(content, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(fill, fill, fill))
@@ -94,7 +92,10 @@ def finder(tmp_path_factory: pytest.TempPathFactory) -> ort.InferenceSession:
 def test_detector_boxes_map_back_to_source_pixels(finder: ort.InferenceSession, mode: str, fw: int, fh: int) -> None:
     spec = InputSpec("images", 96, 128, resize=mode)  # type: ignore[arg-type]
     model = ModelSpec(
-        kind="detector", labels=("thing", "other"), input=spec, outputs={"boxes": "output0"},
+        kind="detector",
+        labels=("thing", "other"),
+        input=spec,
+        outputs={"boxes": "output0"},
         detector_format=DetectorFormat.YOLOV8,
     )
     pre = Preprocessor(spec)
