@@ -22,6 +22,16 @@ class TensorInfo:
     type: str
 
 
+@dataclass(frozen=True)
+class SessionInfo:
+    """What ONNX Runtime tells of a model file without a spec: its tensors, metadata and run shapes."""
+
+    inputs: Mapping[str, TensorInfo]
+    outputs: Mapping[str, TensorInfo]
+    metadata: Mapping[str, str]
+    run_shapes: Mapping[str, tuple[int, ...]]  # outputs of a batch-1 run on zeros; empty if none could run
+
+
 def _check_dims(info: TensorInfo, expected: tuple[int | None, ...], where: str) -> None:
     """Fixed dims in the model must equal the spec's; symbolic dims (batch) accept anything."""
     if len(info.shape) != len(expected):

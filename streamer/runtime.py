@@ -8,11 +8,12 @@ warm-up run is made, so a mismatch fails at start-up, never at the first frame.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +22,7 @@ import onnxruntime as ort
 from streamer.config import ModelConfig
 from streamer.errors import ModelError
 from streamer.graph import read_graph
-from streamer.modelcheck import TensorInfo, check_io
+from streamer.modelcheck import SessionInfo, TensorInfo, check_io
 from streamer.modelmeta import decode_metadata, merged, spec_from_fields
 from streamer.modelspec import ModelSpec
 from streamer.outputcheck import resolve
@@ -241,6 +242,21 @@ def _warm_up(model: Model, max_batch: int, where: str) -> dict[str, tuple[int, .
         if boxes_name is not None and (out[boxes_name].ndim == 0 or out[boxes_name].shape[0] != batch):
             raise ModelError(f"{where}.outputs: output {boxes_name!r} does not follow the batch size")
     return shapes
+
+
+def inspect(path: Path) -> SessionInfo:
+    """Open ``path`` on the CPU and describe it, running it once on zeros when its input shapes are fixed."""
+    if not path.is_file():
+        raise ModelError(f"--model: no such model file: {path}")
+    session = _session(path, ModelConfig(path=str(path)), "--model", 1)
+    inputs = {i.name: TensorInfo(i.name, tuple(i.shape), i.type) for i in session.get_inputs()}
+    outputs = {o.name: TensorInfo(o.name, tuple(o.shape), o.type) for o in session.get_outputs()}
+    shapes: dict[str, tuple[int, ...]] = {}
+    # Batch 1 where the graph fixes every other dim; a graph with symbolic sizes keeps its declared shapes.
+    with contextlib.suppress(Exception):
+        feeds = {i.name: np.zeros([1, *cast(Any, i.shape[1:])], _NP_TYPES[i.type]) for i in inputs.values()}
+        shapes = {n: v.shape for n, v in zip(outputs, session.run(list(outputs), feeds), strict=True)}
+    return SessionInfo(inputs, outputs, dict(session.get_modelmeta().custom_metadata_map), shapes)
 
 
 def load_model(name: str, path: Path, cfg: ModelConfig, max_batch: int) -> Model:
