@@ -134,6 +134,8 @@ class ModelConfig(_Strict):
     # Facts for third-party models without streamer metadata (each overrides the metadata).
     kind: Literal["classifier", "detector", "embedding", "sequence"] | None = None
     labels: list[str] | None = None
+    # A text file of labels, one per line in index order (relative to the config file).
+    labels_file: str | None = None
     input_name: str | None = None
     input_size: tuple[int, int] | None = None
     layout: Literal["NCHW", "NHWC"] | None = None
@@ -154,6 +156,12 @@ class ModelConfig(_Strict):
     publish_embedding: bool = False
     # Sequence models: which per-frame model's embedding feeds them.
     features: str | None = None
+
+    @model_validator(mode="after")
+    def _one_label_source(self) -> ModelConfig:
+        if self.labels is not None and self.labels_file is not None:
+            raise ValueError("give labels or labels_file, not both")
+        return self
 
     def spec_overrides(self) -> dict[str, Any]:
         """The model-spec facts given in config, in metadata field names."""

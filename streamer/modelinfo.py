@@ -15,8 +15,8 @@ from typing import Any
 
 from streamer.errors import ModelError
 from streamer.graph import GraphFacts
-from streamer.modelcheck import SessionInfo, TensorInfo
-from streamer.modelmeta import decode_metadata, spec_from_fields
+from streamer.modelcheck import SessionInfo, TensorInfo, graph_defaults
+from streamer.modelmeta import metadata_fields, spec_from_fields
 from streamer.outputcheck import describe_scoring, resolve
 
 ROLES = {"classifier": "logits", "detector": "boxes", "embedding": "embedding"}
@@ -89,8 +89,8 @@ def _needed(info: SessionInfo, facts: GraphFacts, meta: dict[str, Any]) -> list[
         extra = f"  # of {sorted(info.outputs)}" if len(info.outputs) > 1 else ""
         lines.append(f'outputs = {{ {ROLES[kind]} = "{out_name}" }}{extra}')
     if kind in ("classifier", "detector") and "labels" not in meta:
-        count = f"{classes} class names" if classes else "one name per class"
-        lines.append(f'labels = ["...", ...]  # {count}, in the index order the model was trained with')
+        count = f"{classes} classes" if classes else "all classes"
+        lines.append(f'labels_file = "labels.txt"  # one name per line, index order ({count}); or labels = [...]')
     if "input_name" not in meta and kind in ROLES:
         lines.append('resize = "stretch"  # or "letterbox" / "pad": as the authors resize (pad_value for pad)')
         lines.append("mean = [0.0, 0.0, 0.0]  # x = (pixel / 255 - mean) / std: the authors' normalisation")
@@ -121,18 +121,18 @@ def describe(path: Path, info: SessionInfo, facts: GraphFacts) -> list[str]:
     if facts.nms:
         lines.append("graph: runs NonMaxSuppression (a detector's output must then be [N, K, 6], format nms)")
     try:
-        meta = decode_metadata(info.metadata, "metadata")
+        meta = metadata_fields(info.metadata, "metadata")
     except ModelError as exc:
         lines.append(f"metadata: unreadable ({exc}); give every key in config")
         meta = {}
     known = {k: v for k, v in meta.items() if k in _SPEC_KEYS}
     other = sorted(set(meta) - set(known))
-    lines.append("metadata (streamer keys): " + (", ".join(f"{k}={_short(v)}" for k, v in known.items()) or "none"))
+    lines.append("metadata as spec fields: " + (", ".join(f"{k}={_short(v)}" for k, v in known.items()) or "none"))
     if other:
-        lines.append(f"metadata (other keys, not read): {', '.join(other)}")
+        lines.append(f"metadata keys besides: {', '.join(other)}")
     if "kind" in known:
         try:
-            spec = spec_from_fields(known, "metadata").validated("metadata")
+            spec = spec_from_fields(graph_defaults(known, info.inputs, info.outputs), "metadata").validated("metadata")
             if info.run_shapes:
                 spec = resolve(spec, info.run_shapes, facts, "metadata")
             scoring = describe_scoring(spec)

@@ -23,6 +23,7 @@ from streamer.modelspec import (
     ResizeMode,
     StateSpec,
 )
+from streamer.ultralytics import ultralytics_fields
 
 # Keys whose metadata value is JSON; the rest are plain strings (or ints, below).
 _JSON_KEYS = ("labels", "input_size", "mean", "std", "outputs", "state")
@@ -45,6 +46,14 @@ def decode_metadata(props: Mapping[str, str], where: str = "model") -> dict[str,
                 raise ModelError(f"{where}: metadata {key!r} is not an integer: {raw!r}") from None
         else:
             fields[key] = raw
+    return fields
+
+
+def metadata_fields(props: Mapping[str, str], where: str = "model") -> dict[str, Any]:
+    """The fields a model's metadata gives: streamer's own keys, else what an Ultralytics export records."""
+    fields = decode_metadata(props, where)
+    if "kind" not in fields:
+        fields = {**ultralytics_fields(props), **fields}
     return fields
 
 
@@ -149,4 +158,4 @@ def merged(spec_fields: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict
     return out
 
 
-__all__ = ["decode_metadata", "merged", "spec_from_fields"]
+__all__ = ["decode_metadata", "merged", "metadata_fields", "spec_from_fields"]

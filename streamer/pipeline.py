@@ -21,6 +21,7 @@ from streamer.capture_pool import CapturePool
 from streamer.config import CaptureConfig, Config, StreamConfig
 from streamer.errors import ModelError
 from streamer.inference import ImageModel, InferenceWorker, ModelSet, SequenceModel
+from streamer.labels import with_labels
 from streamer.metrics import Metrics
 from streamer.outputcheck import check_message_size, message_share
 from streamer.prepare import FramePreparer
@@ -36,7 +37,7 @@ def load_models(config: Config) -> ModelSet:
     """Load, check and warm up every configured model and link the sequence model to its features."""
     image: list[ImageModel] = []
     sequence: tuple[Any, str | None] | None = None
-    for name, cfg in config.models.items():
+    for name, cfg in ((name, with_labels(config, name)) for name in config.models):
         model = load_model(name, config.resolve(cfg.path), cfg, config.pipeline.max_batch)
         if model.spec.kind == "sequence":
             sequence = (model, cfg.features)

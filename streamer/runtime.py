@@ -22,8 +22,8 @@ import onnxruntime as ort
 from streamer.config import ModelConfig
 from streamer.errors import ModelError
 from streamer.graph import read_graph
-from streamer.modelcheck import SessionInfo, TensorInfo, check_io
-from streamer.modelmeta import decode_metadata, merged, spec_from_fields
+from streamer.modelcheck import SessionInfo, TensorInfo, check_io, graph_defaults
+from streamer.modelmeta import merged, metadata_fields, spec_from_fields
 from streamer.modelspec import ModelSpec
 from streamer.outputcheck import resolve
 
@@ -61,8 +61,7 @@ class Model:
         self.spec = spec
         self._session = session
         self.provider: str = session.get_providers()[0]
-        self.inputs = {i.name: TensorInfo(i.name, tuple(i.shape), i.type) for i in session.get_inputs()}
-        self.outputs = {o.name: TensorInfo(o.name, tuple(o.shape), o.type) for o in session.get_outputs()}
+        self.inputs, self.outputs = _tensors(session)
         self._output_names = list(self.outputs)
         self.output_shapes: dict[str, tuple[int, ...]] = {}  # of a batch-1 run, set by the warm-up
         bind = io_binding == "on" or (io_binding == "auto" and self.provider in GPU_PROVIDERS)
@@ -244,13 +243,18 @@ def _warm_up(model: Model, max_batch: int, where: str) -> dict[str, tuple[int, .
     return shapes
 
 
+def _tensors(session: Any) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
+    """A session's inputs and outputs by name."""
+    inputs = {i.name: TensorInfo(i.name, tuple(i.shape), i.type) for i in session.get_inputs()}
+    return inputs, {o.name: TensorInfo(o.name, tuple(o.shape), o.type) for o in session.get_outputs()}
+
+
 def inspect(path: Path) -> SessionInfo:
     """Open ``path`` on the CPU and describe it, running it once on zeros when its input shapes are fixed."""
     if not path.is_file():
         raise ModelError(f"--model: no such model file: {path}")
     session = _session(path, ModelConfig(path=str(path)), "--model", 1)
-    inputs = {i.name: TensorInfo(i.name, tuple(i.shape), i.type) for i in session.get_inputs()}
-    outputs = {o.name: TensorInfo(o.name, tuple(o.shape), o.type) for o in session.get_outputs()}
+    inputs, outputs = _tensors(session)
     shapes: dict[str, tuple[int, ...]] = {}
     # Batch 1 where the graph fixes every other dim; a graph with symbolic sizes keeps its declared shapes.
     with contextlib.suppress(Exception):
@@ -269,7 +273,8 @@ def load_model(name: str, path: Path, cfg: ModelConfig, max_batch: int) -> Model
     threads = intra_op_threads(cfg, cfg.kind)
     session = _session(path, cfg, where, threads)
     props = dict(session.get_modelmeta().custom_metadata_map)
-    spec = spec_from_fields(merged(decode_metadata(props, where), cfg.spec_overrides()), where).validated(where)
+    fields = graph_defaults(merged(metadata_fields(props, where), cfg.spec_overrides()), *_tensors(session))
+    spec = spec_from_fields(fields, where).validated(where)
     if intra_op_threads(cfg, spec.kind) != threads:
         # The kind was only known from the model's metadata: reopen with its thread count.
         session = _session(path, cfg, where, intra_op_threads(cfg, spec.kind))

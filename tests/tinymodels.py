@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,11 +24,12 @@ from streamer.modelspec import InputSpec, ModelSpec, StateSpec
 OPSET = 17
 
 
-def _save(graph: onnx.GraphProto, spec: ModelSpec | None, path: Path) -> Path:
+def _save(graph: onnx.GraphProto, spec: ModelSpec | None, path: Path, props: Mapping[str, str] | None = None) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="tests")
     model.ir_version = 8
-    if spec is not None:
-        for k, v in spec.to_metadata().items():
+    if spec is not None or props:
+        meta = spec.to_metadata() if spec is not None else dict(props or {})
+        for k, v in meta.items():
             entry = model.metadata_props.add()
             entry.key, entry.value = k, v
     onnx.checker.check_model(model)
@@ -45,11 +46,13 @@ def classifier(
     input_name: str = "image",
     ending: Sequence[str] = (),
     output_name: str = "logits",
+    embedding: bool = True,
 ) -> Path:
     """Classify by mean channel value: RGB input, logits = 10 * mean(channel) per class.
 
     ``ending`` appends nodes after the logits, e.g. ``("Softmax",)`` or ``("Sigmoid", "Flatten")``,
-    as the authors of a published model may have; ``output_name`` names the final output.
+    as the authors of a published model may have; ``output_name`` names the final output, and
+    ``embedding = False`` leaves it the only one.
     """
     k = len(labels)
     weight = np.zeros((3, k), dtype=np.float32)
@@ -60,8 +63,9 @@ def classifier(
     nodes = [
         helper.make_node("ReduceMean", [input_name], ["pooled"], axes=[2, 3], keepdims=0),
         helper.make_node("MatMul", ["pooled", "W"], [names[0] if ending else output_name]),
-        helper.make_node("Identity", ["pooled"], ["embedding"]),
     ]
+    if embedding:
+        nodes.append(helper.make_node("Identity", ["pooled"], ["embedding"]))
     nodes += [helper.make_node(op, [names[i]], [names[i + 1]]) for i, op in enumerate(ending)]
     graph = helper.make_graph(
         nodes,
@@ -69,7 +73,7 @@ def classifier(
         [helper.make_tensor_value_info(input_name, TensorProto.FLOAT, ["N", 3, h, w])],
         [
             helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", k]),
-            helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 3]),
+            *([helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 3])] if embedding else []),
         ],
         initializer=[numpy_helper.from_array(weight, "W")],
     )
@@ -77,7 +81,7 @@ def classifier(
         kind="classifier",
         labels=tuple(labels),
         input=InputSpec(name=input_name, height=h, width=w, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0)),
-        outputs={"logits": output_name, "embedding": "embedding"},
+        outputs={"logits": output_name, **({"embedding": "embedding"} if embedding else {})},
         producer="tests",
     )
     return _save(graph, spec if metadata else None, path)
@@ -165,13 +169,15 @@ def box_finder(
     anchors: int = 16,
     nms_node: bool = False,
     input_name: str = "images",
+    metadata: Mapping[str, str] | None = None,
 ) -> Path:
     """A detector (no metadata) that boxes the bright rectangle of its input, class 0, score 0.9.
 
     Input ``[N, 3, H, W]`` in 0..1 (mean 0, std 1); the columns and rows holding any channel above
     0.5 give ``x1, x2, y1, y2`` in input pixels. The box is written as one anchor of ``anchors``
     (the rest zero) in the ``fmt`` layout: ``yolov8`` ``[N, 4 + C, A]``, ``yolov5`` ``[N, A, 5 + C]``
-    or ``nms`` ``[N, A, 6]``. ``nms_node`` adds a NonMaxSuppression node, as NMS-exported models have.
+    or ``nms`` ``[N, A, 6]``. ``nms_node`` adds a NonMaxSuppression node, as NMS-exported models have;
+    ``metadata`` is written as the model's ``metadata_props`` (e.g. what an Ultralytics export records).
     """
     h, w = size
     c = len(labels)
@@ -243,7 +249,7 @@ def box_finder(
             numpy_helper.from_array(np.array(pads, np.int64), "pads"),
         ],
     )
-    return _save(graph, None, path)
+    return _save(graph, None, path, metadata)
 
 
 def probability_map(path: Path, size: tuple[int, int] = (96, 96), input_name: str = "x") -> Path:

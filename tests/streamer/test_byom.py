@@ -188,3 +188,45 @@ def test_metadata_carries_activation_format_and_pad(tmp_path: Path) -> None:
         ModelSpec.from_metadata({"kind": "detector", "format": "ssd"})
     with pytest.raises(ModelError, match=r"model.pad_value: must be a grey level from 0 to 255"):
         ModelSpec.from_metadata({"kind": "detector", "input_name": "i", "input_size": "[8, 8]", "pad_value": "300"})
+
+
+ULTRALYTICS = {
+    "description": "Ultralytics YOLOv8n model", "author": "Ultralytics", "stride": "32", "task": "detect",
+    "batch": "1", "imgsz": "[64, 64]", "names": "{0: 'person', 1: 'bicycle', 2: 'car'}",
+}  # fmt: skip
+
+
+def test_ultralytics_export_needs_only_its_path(tmp_path: Path) -> None:
+    p = tinymodels.box_finder(tmp_path / "yolov8n.onnx", "yolov8", ("a", "b", "c"), metadata=ULTRALYTICS)
+    m = load(p)
+    assert m.spec.kind == "detector" and m.spec.labels == ("person", "bicycle", "car")
+    assert m.spec.input is not None and (m.spec.input.name, m.spec.input.resize) == ("images", "letterbox")
+    assert m.spec.outputs == {"boxes": "output0"} and m.spec.detector_format is DetectorFormat.YOLOV8
+    # YOLOv5's exporter writes names and stride only.
+    v5 = tinymodels.box_finder(
+        tmp_path / "yolov5s.onnx", "yolov5", ("a", "b"), metadata={"stride": "32", "names": "{0: 'x', 1: 'y'}"}
+    )
+    assert load(v5).spec.detector_format is DetectorFormat.YOLOV5
+    # A task this daemon does not decode gives nothing: the model must be described in config.
+    seg = tinymodels.box_finder(tmp_path / "seg.onnx", "yolov8", ("a",), metadata={**ULTRALYTICS, "task": "segment"})
+    with pytest.raises(ModelError, match=r"models.m.kind: model kind unknown"):
+        load(seg)
+    # Names that are not a literal are not evaluated.
+    evil = tinymodels.box_finder(
+        tmp_path / "e.onnx", "yolov8", ("a",), metadata={"stride": "32", "names": "__import__('os')"}
+    )
+    with pytest.raises(ModelError, match=r"models.m.kind: model kind unknown"):
+        load(evil)
+
+
+def test_graph_fixes_the_only_input_and_output(tmp_path: Path) -> None:
+    p = tinymodels.classifier(
+        tmp_path / "c.onnx", metadata=False, input_name="data", output_name="prob", embedding=False
+    )
+    m = load(p, kind="classifier", labels=["r", "g", "b"])
+    assert m.spec.input is not None and (m.spec.input.name, m.spec.input.height, m.spec.input.width) == ("data", 32, 32)
+    assert m.spec.outputs == {"logits": "prob"}
+    # With two outputs the role is not guessed.
+    two = tinymodels.classifier(tmp_path / "c2.onnx", metadata=False, input_name="data", output_name="prob")
+    with pytest.raises(ModelError, match=r"models.m.outputs: classifier model needs an output for role 'logits'"):
+        load(two, kind="classifier", labels=["r", "g", "b"])
