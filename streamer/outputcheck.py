@@ -81,29 +81,34 @@ def describe_scoring(spec: ModelSpec) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class MessageShare:
-    """What one model adds to every message, estimated in JSON bytes, and the output that decides it."""
+    """What one model adds to every message, estimated in JSON bytes; the key that decides most of it."""
 
     bytes: int
-    output: str
-    values: int
+    key: str = ""
+    output: str = ""
+    values: int = 0
 
 
 def message_share(spec: ModelSpec, shapes: Mapping[str, tuple[int, ...]], cfg: ModelConfig) -> MessageShare:
     """The most one model can add to a message: its embedding, labels or detections."""
-    share = MessageShare(0, "", 0)
+    parts: list[MessageShare] = []
     emb = spec.output("embedding")
     if emb is not None and emb in shapes and (cfg.publish_embedding or spec.kind == "embedding"):
         values = 1
         for d in shapes[emb][1:]:
             values *= d
-        share = MessageShare(values * BYTES_PER_VALUE, emb, values)
+        key = "outputs" if spec.kind == "embedding" else "publish_embedding"
+        parts.append(MessageShare(values * BYTES_PER_VALUE, key, emb, values))
     if spec.kind == "classifier":
         multi = spec.activation is Activation.SIGMOID
         labels = len(spec.labels) if multi else min(cfg.top_k, len(spec.labels))
-        share = dataclasses.replace(share, bytes=share.bytes + labels * BYTES_PER_LABEL)
+        parts.append(MessageShare(labels * BYTES_PER_LABEL, "confidence" if multi else "top_k"))
     elif spec.kind == "detector":
-        share = dataclasses.replace(share, bytes=share.bytes + cfg.max_detections * BYTES_PER_DETECTION)
-    return share
+        parts.append(MessageShare(cfg.max_detections * BYTES_PER_DETECTION, "max_detections"))
+    if not parts:
+        return MessageShare(0)
+    biggest = max(parts, key=lambda p: p.bytes)
+    return dataclasses.replace(biggest, bytes=sum(p.bytes for p in parts))
 
 
 def check_message_size(shares: Mapping[str, MessageShare], limit: int) -> None:
@@ -113,7 +118,17 @@ def check_message_size(shares: Mapping[str, MessageShare], limit: int) -> None:
         return
     name, big = max(shares.items(), key=lambda kv: kv[1].bytes)
     what = f"output {big.output!r} has {big.values} values, " if big.output else ""
+    fix = _FIXES.get(big.key, "publish less")
     raise ModelError(
-        f"models.{name}: {what}about {total} bytes of JSON per message, over publish.max_message_bytes = "
-        f"{limit}; set publish_embedding = false, use a smaller output, or raise publish.max_message_bytes"
+        f"models.{name}.{big.key}: {what}about {total} bytes of JSON per message, over "
+        f"publish.max_message_bytes = {limit}; {fix}, or raise publish.max_message_bytes"
     )
+
+
+_FIXES = {
+    "outputs": "name a smaller embedding output",
+    "publish_embedding": "set publish_embedding = false",
+    "top_k": "lower top_k",
+    "confidence": "raise confidence",
+    "max_detections": "lower max_detections",
+}

@@ -158,7 +158,7 @@ def test_huge_embedding_refused_before_it_is_published(tmp_path: Path) -> None:
            "outputs": {"embedding": "maps"}}  # fmt: skip
     with pytest.raises(ModelError) as info:
         load_models(_config(tmp_path, {"seg": emb}))
-    assert str(info.value).startswith("models.seg: output 'maps' has 135424 values, about 1625")
+    assert str(info.value).startswith("models.seg.outputs: output 'maps' has 135424 values, about 1625")
     assert "over publish.max_message_bytes = 1048576" in str(info.value)
     # Within a raised bound it loads.
     models = load_models(_config(tmp_path, {"seg": emb}, {"max_message_bytes": 2_000_000}))
@@ -172,7 +172,7 @@ def test_classifier_embedding_counts_only_when_published(tmp_path: Path) -> None
     det = tinymodels.box_finder(tmp_path / "d.onnx", "yolov8", labels=("a", "b"))
     many = {"path": str(det), "kind": "detector", "labels": ["a", "b"], "input_name": "images",
             "input_size": [64, 64], "outputs": {"boxes": "output0"}, "max_detections": 100}  # fmt: skip
-    with pytest.raises(ModelError, match=r"models.d: about 12\d\d\d bytes"):
+    with pytest.raises(ModelError, match=r"models.d.max_detections: about 12\d\d\d bytes.*lower max_detections"):
         load_models(_config(tmp_path, {"c": small, "d": many}, {"max_message_bytes": 8192}))
 
 
