@@ -47,8 +47,9 @@ def classifier(
     ending: Sequence[str] = (),
     output_name: str = "logits",
     embedding: bool = True,
+    gain: float = 10.0,
 ) -> Path:
-    """Classify by mean channel value: RGB input, logits = 10 * mean(channel) per class.
+    """Classify by mean channel value: RGB input, logits = ``gain`` * mean(channel) per class.
 
     ``ending`` appends nodes after the logits, e.g. ``("Softmax",)`` or ``("Sigmoid", "Flatten")``,
     as the authors of a published model may have; ``output_name`` names the final output, and
@@ -57,7 +58,7 @@ def classifier(
     k = len(labels)
     weight = np.zeros((3, k), dtype=np.float32)
     for i in range(min(3, k)):
-        weight[i, i] = 10.0
+        weight[i, i] = gain
     h, w = size
     names = ["z"] + [f"z{i}" for i in range(1, len(ending))] + [output_name]
     nodes = [
