@@ -7,7 +7,7 @@ case is one ModelError naming the model key to set.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pytest
@@ -15,7 +15,7 @@ import pytest
 from streamer.config import ModelConfig, parse_config
 from streamer.detectors import DetectorParams
 from streamer.errors import ModelError
-from streamer.modelspec import Activation, DetectorFormat, ModelSpec
+from streamer.modelspec import Activation, DetectorFormat, ModelSpec, ResizeMode
 from streamer.pipeline import load_models
 from streamer.postprocess import classify, detect
 from streamer.preprocess import Preprocessor
@@ -230,3 +230,10 @@ def test_graph_fixes_the_only_input_and_output(tmp_path: Path) -> None:
     two = tinymodels.classifier(tmp_path / "c2.onnx", metadata=False, input_name="data", output_name="prob")
     with pytest.raises(ModelError, match=r"models.m.outputs: classifier model needs an output for role 'logits'"):
         load(two, kind="classifier", labels=["r", "g", "b"])
+
+
+def test_config_vocabularies_equal_the_spec_enums() -> None:
+    fields = ModelConfig.model_fields
+    assert set(get_args(fields["activation"].annotation)[0].__args__) == {a.value for a in Activation}
+    assert set(get_args(fields["format"].annotation)[0].__args__) == {f.value for f in DetectorFormat}
+    assert set(get_args(fields["resize"].annotation)[0].__args__) == set(get_args(ResizeMode))
