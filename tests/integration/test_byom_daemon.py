@@ -3,6 +3,8 @@ with keep-ratio padding, on a real encoded clip, their results read over ZeroMQ.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -50,6 +52,13 @@ def test_softmax_classifier_and_padded_yolov5_detector(tmp_path: Path, daemon_pr
     streams = [{"name": "cam", "source": str(clip), "realtime": False, "loop": False}]
     ports = Ports()
     path = write_config(tmp_path / "c.toml", config_data(ports, models, streams, capture={"workers": 0}))
+    check = subprocess.run(
+        [sys.executable, "-m", "streamer", "check", "--config", str(path)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert check.returncode == 0, check.stderr
+    assert "3 labels, activation softmax (already in the graph; top-k)" in check.stdout
+    assert "NCHW 64x128 RGB float32 pad (fill 0), 2 labels, format yolov5" in check.stdout
     running = start_daemon(daemon_process, path, ports, wait_streams=("cam",))
     try:
         wait_until(lambda: len(running.sub.results("cam")) >= 20, 20, 0.1, "20 results")
