@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from streamer.config import ModelConfig
 from streamer.detectors import fit_format
@@ -23,6 +27,8 @@ BYTES_PER_LABEL = 40
 BYTES_PER_DETECTION = 120
 # Everything of a message that is not a model's output (stream, seq, times, sequence label).
 MESSAGE_BASE_BYTES = 512
+
+PROBABILITY_SLACK = 1e-4  # float rounding of probabilities computed in the graph
 
 _GRAPH_ACTIVATIONS = {"Softmax": Activation.SOFTMAX, "Sigmoid": Activation.SIGMOID}
 
@@ -64,6 +70,23 @@ def resolve(spec: ModelSpec, shapes: Mapping[str, tuple[int, ...]], facts: Graph
         )
         return dataclasses.replace(spec, detector_format=fmt)
     return spec
+
+
+def check_probabilities(spec: ModelSpec, scores: npt.NDArray[Any], where: str) -> None:
+    """Refuse ``activation = "none"`` on a classifier whose (warm-up) output is not in 0..1.
+
+    Scores are published as probabilities (the message schema bounds them to 0..1); a run on zero
+    frames that gives logits shows the output is not one.
+    """
+    if spec.kind != "classifier" or spec.activation is not Activation.NONE or scores.size == 0:
+        return
+    low, high = float(np.min(scores)), float(np.max(scores))
+    if low < -PROBABILITY_SLACK or high > 1 + PROBABILITY_SLACK or not (np.isfinite(low) and np.isfinite(high)):
+        bad = low if low < 0 or not np.isfinite(low) else high
+        raise ModelError(
+            f"{where}.activation: output {spec.outputs['logits']!r} gave {bad:.4g} on a warm-up run, not a "
+            f'probability; set activation = "auto" or "softmax" for logits'
+        )
 
 
 def describe_scoring(spec: ModelSpec) -> str:

@@ -25,7 +25,7 @@ from streamer.graph import read_graph
 from streamer.modelcheck import SessionInfo, TensorInfo, check_io, graph_defaults
 from streamer.modelmeta import merged, metadata_fields, spec_from_fields
 from streamer.modelspec import ModelSpec
-from streamer.outputcheck import resolve
+from streamer.outputcheck import check_probabilities, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -234,6 +234,7 @@ def _warm_up(model: Model, max_batch: int, where: str) -> dict[str, tuple[int, .
                     f"{where}.labels: output {logits_name!r} has shape {list(logits.shape)} at batch {batch}, "
                     f"expected [{batch}, {len(model.spec.labels)}] (one score per label); give one label per score"
                 )
+            check_probabilities(model.spec, logits, where)
         emb_name = model.spec.output("embedding")
         if emb_name is not None and (out[emb_name].ndim == 0 or out[emb_name].shape[0] != batch):
             raise ModelError(f"{where}.outputs: output {emb_name!r} does not follow the batch size")

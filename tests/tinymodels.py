@@ -48,8 +48,9 @@ def classifier(
     output_name: str = "logits",
     embedding: bool = True,
     gain: float = 10.0,
+    bias: float = 0.0,
 ) -> Path:
-    """Classify by mean channel value: RGB input, logits = ``gain`` * mean(channel) per class.
+    """Classify by mean channel value: RGB input, logits = ``gain`` * mean(channel) + ``bias`` per class.
 
     ``ending`` appends nodes after the logits, e.g. ``("Softmax",)`` or ``("Sigmoid", "Flatten")``,
     as the authors of a published model may have; ``output_name`` names the final output, and
@@ -63,7 +64,8 @@ def classifier(
     names = ["z"] + [f"z{i}" for i in range(1, len(ending))] + [output_name]
     nodes = [
         helper.make_node("ReduceMean", [input_name], ["pooled"], axes=[2, 3], keepdims=0),
-        helper.make_node("MatMul", ["pooled", "W"], [names[0] if ending else output_name]),
+        helper.make_node("MatMul", ["pooled", "W"], ["mm"]),
+        helper.make_node("Add", ["mm", "B"], [names[0] if ending else output_name]),
     ]
     if embedding:
         nodes.append(helper.make_node("Identity", ["pooled"], ["embedding"]))
@@ -76,7 +78,7 @@ def classifier(
             helper.make_tensor_value_info(output_name, TensorProto.FLOAT, ["N", k]),
             *([helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 3])] if embedding else []),
         ],
-        initializer=[numpy_helper.from_array(weight, "W")],
+        initializer=[numpy_helper.from_array(weight, "W"), numpy_helper.from_array(np.float32(bias), "B")],
     )
     spec = ModelSpec(
         kind="classifier",

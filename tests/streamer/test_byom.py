@@ -119,6 +119,9 @@ def _refusal(tmp_path: Path, case: str) -> tuple[Path, dict[str, Any]]:
     if case == "one class: yolov5 or nms":
         p = tinymodels.box_finder(tmp_path / "d.onnx", "nms", labels=("a",))
         return p, {**det, "labels": ["a"]}
+    if case == "none over logits":
+        logits = tinymodels.classifier(tmp_path / "l.onnx", metadata=False, bias=-2.0)
+        return logits, {**THIRD_PARTY, "activation": "none"}
     p = tinymodels.classifier(tmp_path / "c.onnx", metadata=False, ending=("Softmax",))
     if case == "sigmoid over Softmax":
         return p, {**THIRD_PARTY, "activation": "sigmoid"}
@@ -138,6 +141,7 @@ def _refusal(tmp_path: Path, case: str) -> tuple[Path, dict[str, Any]]:
         ("sigmoid over Softmax", "models.m.activation: output 'logits' already ends in Softmax"),
         ("classifier labels", "models.m.labels: output 'logits' has shape [1, 3]"),
         ("activation on an embedding", "models.m.activation: applies to classifiers, not a embedding"),
+        ("none over logits", "models.m.activation: output 'logits' gave -2 on a warm-up run, not a probability"),
     ],
 )
 def test_refused_with_the_key_to_set(tmp_path: Path, case: str, message: str) -> None:
