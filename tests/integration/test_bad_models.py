@@ -75,6 +75,10 @@ CASES: dict[str, tuple[Case, str]] = {
         lambda d: {"path": _cls(d, ending=("Softmax",)), **CLS, "activation": "sigmoid"},
         "models.m.activation: output 'logits' already ends in Softmax",
     ),
+    "none over logits": (
+        lambda d: {"path": _cls(d, bias=-2.0), **CLS, "activation": "none"},
+        "models.m.activation: output 'logits' gave -2 on a warm-up run, not a probability",
+    ),
     "activation on a detector": (
         lambda d: {"path": _det(d, "yolov8", 2), **DET, "labels": ["a", "b"], "activation": "softmax"},
         "models.m.activation: applies to classifiers, not a detector",
