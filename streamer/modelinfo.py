@@ -92,7 +92,10 @@ def _needed(info: SessionInfo, facts: GraphFacts, meta: dict[str, Any]) -> list[
         count = f"{classes} classes" if classes else "all classes"
         lines.append(f'labels_file = "labels.txt"  # one name per line, index order ({count}); or labels = [...]')
     if "input_name" not in meta and kind in ROLES:
-        lines.append('resize = "stretch"  # or "letterbox" / "pad": as the authors resize (pad_value for pad)')
+        if kind == "detector" and classes is not None:
+            lines.append('resize = "letterbox"  # as YOLO models are trained; or "stretch" / "pad"')
+        else:
+            lines.append('resize = "stretch"  # or "letterbox" / "pad": as the authors resize (pad_value for pad)')
         lines.append("mean = [0.0, 0.0, 0.0]  # x = (pixel / 255 - mean) / std: the authors' normalisation")
         lines.append("std = [1.0, 1.0, 1.0]")
         lines.append('color_order = "RGB"  # or "BGR"')
