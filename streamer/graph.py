@@ -8,10 +8,13 @@ models, so the graph is read (weights left on disk) once at load.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import onnx
+
+logger = logging.getLogger(__name__)
 
 # Nodes that change a tensor's shape or type but not its values: looked through to the node that
 # decides them (e.g. Softmax -> Flatten -> output).
@@ -36,7 +39,8 @@ def read_graph(path: Path) -> GraphFacts:
     """Read the facts of the graph at ``path``; an unreadable graph gives empty facts (runtime reports it)."""
     try:
         model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # onnx raises protobuf's untyped DecodeError; ONNX Runtime's load names the problem
+    except Exception as exc:  # onnx raises protobuf's untyped errors; ONNX Runtime's load names the problem
+        logger.warning("%s: cannot read the graph's nodes (%s): activation auto takes outputs for logits", path, exc)
         return GraphFacts()
     producers = {out: node for node in model.graph.node for out in node.output}
     final_ops: dict[str, str] = {}
