@@ -9,7 +9,7 @@ from typing import Any
 
 from export import __version__
 from export.onnx_io import read_metadata
-from streamer.modelspec import decode_metadata
+from streamer.modelmeta import decode_metadata
 
 MANIFEST = "manifest.json"
 FORMAT = 1

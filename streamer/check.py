@@ -11,6 +11,7 @@ from streamer.batcher import Policy
 from streamer.config import Config
 from streamer.errors import ConfigError
 from streamer.modelset import load_models
+from streamer.outputcheck import describe_scoring
 from streamer.runtime import available_providers, version
 from streamer.sources import SourceKind, plays_offline, resolve
 
@@ -56,9 +57,12 @@ def plan(config: Config, config_path: Path) -> list[str]:
         io = ""
         if spec.input is not None:
             i = spec.input
-            io = f" input {i.name} {i.layout} {i.height}x{i.width} {i.color_order} {i.dtype} {i.resize}"
+            resize = i.resize if i.resize == "stretch" else f"{i.resize} (fill {i.fill})"
+            io = f" input {i.name} {i.layout} {i.height}x{i.width} {i.color_order} {i.dtype} {resize}"
         labels = f", {len(spec.labels)} labels" if spec.labels else ""
-        lines.append(f"  {m.name}: {spec.kind} on {m.provider}{io}{labels} ({m.path})")
+        scoring = describe_scoring(spec)
+        scoring = f", {scoring}" if scoring else ""
+        lines.append(f"  {m.name}: {spec.kind} on {m.provider}{io}{labels}{scoring} ({m.path})")
     if models.sequence is not None:
         st = models.sequence.model.spec.state
         shape = f"[{st.layers}, N, {st.size}]" if st else "?"

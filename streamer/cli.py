@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--print", action="store_true", help="also print a line per published message to stdout")
     check = sub.add_parser("check", help="validate config and models, print the plan")
     check.add_argument("--config", default=_default_config())
+    check.add_argument(
+        "--model", type=Path, default=None, help="describe an ONNX model and the config keys it needs (no config read)"
+    )
     subp = sub.add_parser("subscribe", help="print published messages as JSON lines")
     subp.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
     subp.add_argument("--stream", default=None, help="only this stream's results")
@@ -96,6 +99,14 @@ def _print_in_background(endpoint: str) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    if args.model is not None:
+        from streamer.graph import read_graph
+        from streamer.modelinfo import describe
+        from streamer.runtime import inspect
+
+        for line in describe(args.model, inspect(args.model), read_graph(args.model)):
+            print(line)
+        return EXIT_OK
     from streamer.check import plan
 
     path = Path(args.config)

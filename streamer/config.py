@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from streamer.errors import ConfigError
+from streamer.events_config import EventsConfig
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
 DEFAULT_METRICS = "127.0.0.1:9108"
@@ -42,6 +43,8 @@ class PublishConfig(_Strict):
     endpoint: str = DEFAULT_ENDPOINT
     send_hwm: int = Field(default=1000, ge=1)
     queue_size: int = Field(default=256, ge=1)
+    # The most JSON one message may carry: models whose outputs could exceed it are refused at load.
+    max_message_bytes: int = Field(default=1_048_576, ge=1024)
     curve: CurveConfig | None = None
 
     @field_validator("endpoint")
@@ -152,15 +155,20 @@ class ModelConfig(_Strict):
     # Facts for third-party models without streamer metadata (each overrides the metadata).
     kind: Literal["classifier", "detector", "embedding", "sequence"] | None = None
     labels: list[str] | None = None
+    # A text file of labels, one per line in index order (relative to the config file).
+    labels_file: str | None = None
     input_name: str | None = None
     input_size: tuple[int, int] | None = None
     layout: Literal["NCHW", "NHWC"] | None = None
     color_order: Literal["RGB", "BGR"] | None = None
     mean: tuple[float, float, float] | None = None
     std: tuple[float, float, float] | None = None
-    resize: Literal["stretch", "letterbox"] | None = None
+    resize: Literal["stretch", "letterbox", "pad"] | None = None
+    pad_value: int | None = Field(default=None, ge=0, le=255)
     input_dtype: Literal["float32", "uint8"] | None = None
     outputs: dict[str, str] | None = None
+    activation: Literal["auto", "softmax", "sigmoid", "none"] | None = None
+    format: Literal["auto", "yolov8", "yolov5", "nms"] | None = None
     # Postprocessing.
     top_k: int = Field(default=3, ge=1)
     confidence: float = Field(default=0.25, ge=0, le=1)
@@ -173,9 +181,18 @@ class ModelConfig(_Strict):
     # view through the ``features`` model) instead of once per stream.
     objects: str | None = None
 
+    @model_validator(mode="after")
+    def _one_label_source(self) -> ModelConfig:
+        if self.labels is not None and self.labels_file is not None:
+            raise ValueError("give labels or labels_file, not both")
+        return self
+
     def spec_overrides(self) -> dict[str, Any]:
         """The model-spec facts given in config, in metadata field names."""
-        names = ("kind", "labels", "input_name", "layout", "color_order", "resize", "input_dtype", "outputs")
+        names = (
+            "kind", "labels", "input_name", "layout", "color_order", "resize", "pad_value", "input_dtype", "outputs",
+            "activation", "format",
+        )
         out: dict[str, Any] = {n: getattr(self, n) for n in names}
         out["input_size"] = list(self.input_size) if self.input_size else None
         out["mean"] = list(self.mean) if self.mean else None
@@ -222,6 +239,7 @@ class Config(_Strict):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    events: EventsConfig = Field(default_factory=EventsConfig)
     models: dict[str, ModelConfig] = Field(min_length=1)
     streams: list[StreamConfig] = Field(default_factory=list)
     # Where relative paths are anchored: the config file's folder (set by load_config).

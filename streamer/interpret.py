@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamer.modelset import ImageModel
-from streamer.postprocess import DetectorParams, decode_yolo, softmax, top_k
+from streamer.postprocess import DetectorParams, classify, detect
 from streamer.records import ModelOutput, Transform
 
 
@@ -27,9 +27,10 @@ def model_output(
         embedding = tuple(round(float(v), 6) for v in raw[emb_name][i].reshape(-1))
     if spec.kind == "classifier":
         logits = raw[spec.outputs["logits"]][i].astype(np.float32).reshape(-1)
-        return ModelOutput(name, spec.kind, top=top_k(softmax(logits), spec.labels, cfg.top_k), embedding=embedding)
+        top = classify(logits, spec, cfg.top_k, cfg.confidence)
+        return ModelOutput(name, spec.kind, top=top, embedding=embedding)
     if spec.kind == "detector":
         params = DetectorParams(cfg.confidence, cfg.iou, cfg.max_detections)
         boxes = raw[spec.outputs["boxes"]][i].astype(np.float32)
-        return ModelOutput(name, spec.kind, detections=decode_yolo(boxes, spec.labels, transform, size, params))
+        return ModelOutput(name, spec.kind, detections=detect(boxes, spec, transform, size, params))
     return ModelOutput(name, spec.kind, embedding=embedding)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from streamer.errors import ModelError
-from streamer.modelspec import ModelSpec
+from streamer.modelspec import REQUIRED_ROLES, ModelSpec
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,34 @@ class TensorInfo:
     name: str
     shape: tuple[int | str | None, ...]
     type: str
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What ONNX Runtime tells of a model file without a spec: its tensors, metadata and run shapes."""
+
+    inputs: Mapping[str, TensorInfo]
+    outputs: Mapping[str, TensorInfo]
+    metadata: Mapping[str, str]
+    run_shapes: Mapping[str, tuple[int, ...]]  # outputs of a batch-1 run on zeros; empty if none could run
+
+
+def graph_defaults(
+    fields: Mapping[str, Any], inputs: Mapping[str, TensorInfo], outputs: Mapping[str, TensorInfo]
+) -> dict[str, Any]:
+    """``fields`` completed with what the graph fixes beyond doubt: the name and fixed size of its only
+    input (in the layout given or NCHW), and the output of the required role when there is one output."""
+    out = dict(fields)
+    if len(inputs) == 1 and out.get("kind") in ("classifier", "detector", "embedding"):
+        info = next(iter(inputs.values()))
+        out.setdefault("input_name", info.name)
+        hw = info.shape[1:3] if out.get("layout") == "NHWC" else info.shape[2:4]
+        if "input_size" not in out and len(info.shape) == 4 and all(isinstance(d, int) for d in hw):
+            out["input_size"] = list(hw)
+    roles = REQUIRED_ROLES.get(str(out.get("kind")), ())
+    if len(outputs) == 1 and len(roles) == 1 and roles[0] not in out.get("outputs", {}):
+        out["outputs"] = {**out.get("outputs", {}), roles[0]: next(iter(outputs))}
+    return out
 
 
 def _check_dims(info: TensorInfo, expected: tuple[int | None, ...], where: str) -> None:

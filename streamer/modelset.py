@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from streamer.batchcost import BatchCost
 from streamer.config import Config, ModelConfig
 from streamer.errors import ModelError
+from streamer.labels import with_labels
+from streamer.outputcheck import check_message_size, message_share
 from streamer.runtime import Model, load_model, warmup_feeds
 
 CALIBRATION_RUNS = 3
@@ -53,7 +55,7 @@ def load_models(config: Config) -> ModelSet:
     """Load, check and warm up every configured model and link the sequence model to its features."""
     image: list[ImageModel] = []
     sequence: tuple[Model, ModelConfig] | None = None
-    for name, cfg in config.models.items():
+    for name, cfg in ((name, with_labels(config, name)) for name in config.models):
         model = load_model(name, config.resolve(cfg.path), cfg, config.pipeline.max_batch)
         if model.spec.kind == "sequence":
             sequence = (model, cfg)
@@ -61,6 +63,8 @@ def load_models(config: Config) -> ModelSet:
             raise ModelError(f"models.{name}.objects: only a sequence model steps over tracked objects")
         else:
             image.append(ImageModel(model, cfg))
+    shares = {im.model.name: message_share(im.model.spec, im.model.output_shapes, im.cfg) for im in image}
+    check_message_size(shares, config.publish.max_message_bytes)
     if sequence is None:
         return ModelSet(tuple(image), None)
     model, cfg = sequence

@@ -13,9 +13,12 @@ Keys (all optional for third-party models, whose facts can come from config inst
 ``layout``          ``NCHW`` | ``NHWC``
 ``color_order``     ``RGB`` | ``BGR``
 ``mean`` / ``std``  JSON lists of 3 floats, in 0..1 units: ``x = (pixel / 255 - mean) / std``
-``resize``          ``stretch`` | ``letterbox``
+``resize``          ``stretch`` | ``letterbox`` (centred) | ``pad`` (keep ratio, top-left, pad right/bottom)
+``pad_value``       grey level 0..255 of the padding, before normalisation (letterbox 114, pad 0)
 ``input_dtype``     ``float32`` (normalised by the daemon) | ``uint8`` (normalised in the graph)
 ``outputs``         JSON object, role -> output name; roles: ``logits``, ``embedding``, ``boxes``
+``activation``      classifiers: ``auto`` | ``softmax`` | ``sigmoid`` (multi-label) | ``none``
+``format``          detectors: ``auto`` | ``yolov8`` | ``yolov5`` | ``nms`` (see :mod:`streamer.detectors`)
 ``features_input``  sequence models: name of the per-frame feature input ``[N, E]``
 ``feature_size``    sequence models: E
 ``state``           sequence models: JSON ``{"input": "h_in", "output": "h_out",
@@ -29,15 +32,37 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, cast, get_args
+from enum import StrEnum
+from typing import Literal, get_args
 
 from streamer.errors import ModelError
 
 ModelKind = Literal["classifier", "detector", "embedding", "sequence"]
 Layout = Literal["NCHW", "NHWC"]
 ColorOrder = Literal["RGB", "BGR"]
-ResizeMode = Literal["stretch", "letterbox"]
+ResizeMode = Literal["stretch", "letterbox", "pad"]
 InputDType = Literal["float32", "uint8"]
+
+
+class Activation(StrEnum):
+    """What turns a classifier's output into scores; ``auto`` reads the graph's final node."""
+
+    AUTO = "auto"
+    SOFTMAX = "softmax"  # logits -> one label per frame, top-k
+    SIGMOID = "sigmoid"  # logits -> independent labels, every one above ``confidence``
+    NONE = "none"  # the output is already a probability per label, top-k
+
+
+class DetectorFormat(StrEnum):
+    """The layout of a detector's output; ``auto`` picks the one the output's shape fits."""
+
+    AUTO = "auto"
+    YOLOV8 = "yolov8"  # [N, 4 + C, A]: cx, cy, w, h, class scores
+    YOLOV5 = "yolov5"  # [N, A, 5 + C]: cx, cy, w, h, objectness, class scores
+    NMS = "nms"  # [N, K, 6]: x1, y1, x2, y2, score, class (the graph already ran NMS)
+
+
+LETTERBOX_FILL = 114  # the grey YOLO-family models are trained with
 
 MODEL_KINDS: tuple[str, ...] = get_args(ModelKind)
 IMAGE_KINDS: tuple[str, ...] = ("classifier", "detector", "embedding")
@@ -63,6 +88,14 @@ class InputSpec:
     std: tuple[float, float, float] = (1.0, 1.0, 1.0)
     resize: ResizeMode = "stretch"
     dtype: InputDType = "float32"
+    pad_value: int | None = None  # grey level of letterbox/pad borders; None = the mode's default
+
+    @property
+    def fill(self) -> int:
+        """The grey level the borders are filled with, before normalisation."""
+        if self.pad_value is not None:
+            return self.pad_value
+        return LETTERBOX_FILL if self.resize == "letterbox" else 0
 
     def shape(self, batch: int) -> tuple[int, int, int, int]:
         """The input tensor shape for a batch of ``batch`` frames."""
@@ -93,6 +126,10 @@ class ModelSpec:
     feature_size: int | None = None
     state: StateSpec | None = None
     producer: str = ""
+    activation: Activation = Activation.AUTO
+    detector_format: DetectorFormat = DetectorFormat.AUTO
+    # Set at load from the graph: its final node already applies ``activation`` (not applied again).
+    activation_in_graph: bool = False
 
     def output(self, role: str) -> str | None:
         """The output tensor name playing ``role``, if the model has one."""
@@ -101,17 +138,25 @@ class ModelSpec:
     def validated(self, where: str) -> ModelSpec:
         """Return self if complete for its kind, else raise ModelError naming what is missing."""
         if self.kind in IMAGE_KINDS and self.input is None:
-            raise ModelError(f"{where}: {self.kind} model needs an input spec (input_name, input_size)")
+            raise ModelError(
+                f"{where}.input_name: {self.kind} model needs an input spec; set input_name and "
+                "input_size = [height, width] (streamer check --model PATH shows them)"
+            )
         for role in REQUIRED_ROLES[self.kind]:
             if role not in self.outputs:
-                raise ModelError(f"{where}: {self.kind} model needs an output for role {role!r} (outputs)")
+                raise ModelError(
+                    f"{where}.outputs: {self.kind} model needs an output for role {role!r}; "
+                    f'set outputs = {{ {role} = "OUTPUT_NAME" }}'
+                )
         if self.kind == "sequence":
             if self.features_input is None or self.feature_size is None:
                 raise ModelError(f"{where}: sequence model needs features_input and feature_size")
             if self.state is None:
                 raise ModelError(f"{where}: sequence model needs a state spec (state)")
         if self.kind in ("classifier", "detector", "sequence") and not self.labels:
-            raise ModelError(f"{where}: {self.kind} model needs labels")
+            raise ModelError(
+                f'{where}.labels: {self.kind} model needs labels; set labels = ["...", ...], one per class'
+            )
         return self
 
     def to_metadata(self) -> dict[str, str]:
@@ -133,6 +178,12 @@ class ModelSpec:
                 resize=inp.resize,
                 input_dtype=inp.dtype,
             )
+            if inp.pad_value is not None:
+                props["pad_value"] = str(inp.pad_value)
+        if self.activation is not Activation.AUTO:
+            props["activation"] = self.activation.value
+        if self.detector_format is not DetectorFormat.AUTO:
+            props["format"] = self.detector_format.value
         if self.features_input is not None:
             props["features_input"] = self.features_input
         if self.feature_size is not None:
@@ -147,131 +198,19 @@ class ModelSpec:
     @classmethod
     def from_metadata(cls, props: Mapping[str, str], where: str = "model") -> ModelSpec:
         """Parse ``metadata_props`` (as written by :meth:`to_metadata`); raise ModelError if malformed."""
+        from streamer.modelmeta import decode_metadata, spec_from_fields  # modelmeta builds on this module
+
         return spec_from_fields(decode_metadata(props, where), where)
-
-
-# Keys whose metadata value is JSON; the rest are plain strings (or ints, below).
-_JSON_KEYS = ("labels", "input_size", "mean", "std", "outputs", "state")
-_INT_KEYS = ("feature_size",)
-
-
-def decode_metadata(props: Mapping[str, str], where: str = "model") -> dict[str, Any]:
-    """Decode raw ``metadata_props`` strings into typed fields (JSON and int keys parsed)."""
-    fields: dict[str, Any] = {}
-    for key, raw in props.items():
-        if key in _JSON_KEYS:
-            try:
-                fields[key] = json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise ModelError(f"{where}: metadata {key!r} is not valid JSON: {exc.msg}") from None
-        elif key in _INT_KEYS:
-            try:
-                fields[key] = int(raw)
-            except ValueError:
-                raise ModelError(f"{where}: metadata {key!r} is not an integer: {raw!r}") from None
-        else:
-            fields[key] = raw
-    return fields
-
-
-def _choice(value: Any, allowed: tuple[str, ...], key: str, where: str) -> str:
-    if value not in allowed:
-        raise ModelError(f"{where}: {key} must be one of {', '.join(allowed)}, not {value!r}")
-    return cast(str, value)
-
-
-def _triple(value: Any, key: str, where: str) -> tuple[float, float, float]:
-    if not (isinstance(value, list | tuple) and len(value) == 3):
-        raise ModelError(f"{where}: {key} must be a list of 3 numbers")
-    try:
-        a, b, c = (float(v) for v in value)
-    except (TypeError, ValueError):
-        raise ModelError(f"{where}: {key} must be a list of 3 numbers") from None
-    return (a, b, c)
-
-
-def spec_from_fields(fields: Mapping[str, Any], where: str = "model") -> ModelSpec:
-    """Build a ModelSpec from decoded fields (metadata or config); unknown fields are ignored.
-
-    Missing fields take the InputSpec defaults; completeness is checked by :meth:`ModelSpec.validated`.
-    """
-    if "kind" not in fields:
-        raise ModelError(f"{where}: model kind unknown (set 'kind' in config or metadata)")
-    kind = cast(ModelKind, _choice(fields["kind"], MODEL_KINDS, "kind", where))
-    labels = fields.get("labels", [])
-    if not isinstance(labels, list | tuple) or not all(isinstance(x, str) for x in labels):
-        raise ModelError(f"{where}: labels must be a list of strings")
-    outputs = fields.get("outputs", {})
-    if not isinstance(outputs, dict) or not all(isinstance(v, str) for v in outputs.values()):
-        raise ModelError(f"{where}: outputs must map roles to output names")
-    input_spec: InputSpec | None = None
-    if "input_name" in fields or "input_size" in fields:
-        size = fields.get("input_size")
-        if not (isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) for v in size)):
-            raise ModelError(f"{where}: input_size must be [height, width]")
-        if size[0] <= 0 or size[1] <= 0:
-            raise ModelError(f"{where}: input_size must be positive")
-        input_spec = InputSpec(
-            name=str(fields.get("input_name", "")),
-            height=int(size[0]),
-            width=int(size[1]),
-            layout=cast(Layout, _choice(fields.get("layout", "NCHW"), get_args(Layout), "layout", where)),
-            color_order=cast(
-                ColorOrder,
-                _choice(fields.get("color_order", "RGB"), get_args(ColorOrder), "color_order", where),
-            ),
-            mean=_triple(fields.get("mean", [0.0, 0.0, 0.0]), "mean", where),
-            std=_triple(fields.get("std", [1.0, 1.0, 1.0]), "std", where),
-            resize=cast(
-                ResizeMode, _choice(fields.get("resize", "stretch"), get_args(ResizeMode), "resize", where)
-            ),
-            dtype=cast(
-                InputDType,
-                _choice(fields.get("input_dtype", "float32"), get_args(InputDType), "input_dtype", where),
-            ),
-        )
-        if any(s <= 0 for s in input_spec.std):
-            raise ModelError(f"{where}: std values must be positive")
-    state: StateSpec | None = None
-    raw_state = fields.get("state")
-    if raw_state is not None:
-        try:
-            state = StateSpec(
-                input=str(raw_state["input"]),
-                output=str(raw_state["output"]),
-                layers=int(raw_state["layers"]),
-                size=int(raw_state["size"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            raise ModelError(f"{where}: state must be {{input, output, layers, size}}") from None
-    feature_size = fields.get("feature_size")
-    return ModelSpec(
-        kind=kind,
-        labels=tuple(labels),
-        input=input_spec,
-        outputs=dict(outputs),
-        features_input=fields.get("features_input"),
-        feature_size=int(feature_size) if feature_size is not None else None,
-        state=state,
-        producer=str(fields.get("producer", "")),
-    )
-
-
-def merged(spec_fields: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """Config overrides win over metadata, key by key."""
-    out = dict(spec_fields)
-    out.update({k: v for k, v in overrides.items() if v is not None})
-    return out
 
 
 __all__ = [
     "IMAGE_KINDS",
+    "LETTERBOX_FILL",
     "MODEL_KINDS",
+    "Activation",
+    "DetectorFormat",
     "InputSpec",
     "ModelKind",
     "ModelSpec",
     "StateSpec",
-    "decode_metadata",
-    "merged",
-    "spec_from_fields",
 ]

@@ -1,4 +1,4 @@
-"""Frame -> model input: resize or letterbox, colour order, normalisation, layout.
+"""Frame -> model input: resize (stretch, letterbox or pad), colour order, normalisation, layout.
 
 Pure functions writing into caller-owned buffers, so the capture thread can fill a preallocated
 slot without allocating a tensor per frame. OpenCV and NumPy release the GIL while they work.
@@ -15,10 +15,8 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from streamer.modelspec import InputSpec
+from streamer.modelspec import LETTERBOX_FILL, InputSpec
 from streamer.records import Image, Transform
-
-LETTERBOX_FILL = 114  # the grey YOLO-family models are trained with
 
 # Shrinking supersamples: bilinear to k times the target size, then an exact k x k box average
 # (OpenCV's integer-factor INTER_AREA path). With k = ceil(ratio / 2) the bilinear step shrinks by
@@ -50,12 +48,19 @@ def resize(image: Image, size: tuple[int, int], dst: Image | None = None) -> Ima
 
 
 def geometry(src_w: int, src_h: int, spec: InputSpec) -> tuple[Transform, tuple[int, int]]:
-    """The source->input transform and the resized (width, height) before any padding."""
+    """The source->input transform and the resized (width, height) before any padding.
+
+    ``stretch`` fills the input; ``letterbox`` keeps the aspect ratio and centres the image
+    (borders split evenly, the odd pixel right or bottom); ``pad`` keeps the aspect ratio and
+    places the image top-left, the borders all right and bottom.
+    """
     if spec.resize == "stretch":
         return Transform(spec.width / src_w, spec.height / src_h, 0.0, 0.0), (spec.width, spec.height)
     scale = min(spec.width / src_w, spec.height / src_h)
     new_w = max(1, min(spec.width, round(src_w * scale)))
     new_h = max(1, min(spec.height, round(src_h * scale)))
+    if spec.resize == "pad":
+        return Transform(scale, scale, 0.0, 0.0), (new_w, new_h)
     pad_x = (spec.width - new_w) // 2
     pad_y = (spec.height - new_h) // 2
     return Transform(scale, scale, float(pad_x), float(pad_y)), (new_w, new_h)
@@ -73,12 +78,15 @@ def to_source(boxes: npt.NDArray[np.float32], t: Transform, src_w: int, src_h: i
     return out
 
 
+__all__ = ["LETTERBOX_FILL", "Preprocessor", "geometry", "resize", "supersample", "to_source"]
+
+
 class Preprocessor:
     """Prepares frames of one source size for one model input, reusing its scratch buffers."""
 
     def __init__(self, spec: InputSpec) -> None:
         self.spec = spec
-        self._canvas = np.full((spec.height, spec.width, 3), LETTERBOX_FILL, dtype=np.uint8)
+        self._canvas = np.full((spec.height, spec.width, 3), spec.fill, dtype=np.uint8)
         mean = np.asarray(spec.mean, dtype=np.float32)
         std = np.asarray(spec.std, dtype=np.float32)
         # x = (p / 255 - mean) / std = p * scale + shift, one fused multiply-add per pixel.
@@ -105,7 +113,7 @@ class Preprocessor:
         if self._geom is None or self._geom[:2] != (src_w, src_h):
             t, size = geometry(src_w, src_h, self.spec)
             self._geom = (src_w, src_h, t, size)
-            self._canvas[:] = LETTERBOX_FILL
+            self._canvas[:] = self.spec.fill
         _, _, transform, (new_w, new_h) = self._geom
         if self.spec.resize == "stretch":
             resize(image, (new_w, new_h), dst=self._canvas)

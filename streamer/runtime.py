@@ -8,11 +8,12 @@ warm-up run is made, so a mismatch fails at start-up, never at the first frame.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -20,8 +21,11 @@ import onnxruntime as ort
 
 from streamer.config import ModelConfig
 from streamer.errors import ModelError
-from streamer.modelcheck import TensorInfo, check_io
-from streamer.modelspec import ModelSpec, decode_metadata, merged, spec_from_fields
+from streamer.graph import read_graph
+from streamer.modelcheck import SessionInfo, TensorInfo, check_io, graph_defaults
+from streamer.modelmeta import merged, metadata_fields, spec_from_fields
+from streamer.modelspec import ModelSpec
+from streamer.outputcheck import check_probabilities, resolve
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +61,9 @@ class Model:
         self.spec = spec
         self._session = session
         self.provider: str = session.get_providers()[0]
-        self.inputs = {i.name: TensorInfo(i.name, tuple(i.shape), i.type) for i in session.get_inputs()}
-        self.outputs = {o.name: TensorInfo(o.name, tuple(o.shape), o.type) for o in session.get_outputs()}
+        self.inputs, self.outputs = _tensors(session)
         self._output_names = list(self.outputs)
+        self.output_shapes: dict[str, tuple[int, ...]] = {}  # of a batch-1 run, set by the warm-up
         bind = io_binding == "on" or (io_binding == "auto" and self.provider in GPU_PROVIDERS)
         device = "cuda" if self.provider in GPU_PROVIDERS else "cpu"
         self._binding: _Binding | None = None
@@ -208,25 +212,56 @@ def warmup_feeds(spec: ModelSpec, batch: int) -> dict[str, npt.NDArray[Any]]:
     return feeds
 
 
-def _warm_up(model: Model, max_batch: int, where: str) -> None:
-    """Run once at batch 1 and at max batch so the first real frames are not slow, and check outputs."""
+def _warm_up(model: Model, max_batch: int, where: str) -> dict[str, tuple[int, ...]]:
+    """Run once at batch 1 and at max batch so the first real frames are not slow, and check outputs.
+
+    Returns the shapes of the batch-1 outputs.
+    """
+    shapes: dict[str, tuple[int, ...]] = {}
     for batch in sorted({1, max_batch}):
         try:
             out = model.run(warmup_feeds(model.spec, batch))
         except Exception as exc:  # onnxruntime's errors are untyped
             msg = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
             raise ModelError(f"{where}: warm-up run at batch {batch} failed: {msg}") from None
+        if batch == 1:
+            shapes = {name: tuple(int(d) for d in value.shape) for name, value in out.items()}
         logits_name = model.spec.output("logits")
         if logits_name is not None and model.spec.labels:
             logits = out[logits_name]
             if logits.ndim != 2 or logits.shape[0] != batch or logits.shape[1] != len(model.spec.labels):
                 raise ModelError(
-                    f"{where}: output {logits_name!r} has shape {list(logits.shape)} at batch {batch}, "
-                    f"expected [{batch}, {len(model.spec.labels)}] (one score per label)"
+                    f"{where}.labels: output {logits_name!r} has shape {list(logits.shape)} at batch {batch}, "
+                    f"expected [{batch}, {len(model.spec.labels)}] (one score per label); give one label per score"
                 )
+            check_probabilities(model.spec, logits, where)
         emb_name = model.spec.output("embedding")
-        if emb_name is not None and out[emb_name].shape[0] != batch:
-            raise ModelError(f"{where}: output {emb_name!r} does not follow the batch size")
+        if emb_name is not None and (out[emb_name].ndim == 0 or out[emb_name].shape[0] != batch):
+            raise ModelError(f"{where}.outputs: output {emb_name!r} does not follow the batch size")
+        boxes_name = model.spec.output("boxes")
+        if boxes_name is not None and (out[boxes_name].ndim == 0 or out[boxes_name].shape[0] != batch):
+            raise ModelError(f"{where}.outputs: output {boxes_name!r} does not follow the batch size")
+    return shapes
+
+
+def _tensors(session: Any) -> tuple[dict[str, TensorInfo], dict[str, TensorInfo]]:
+    """A session's inputs and outputs by name."""
+    inputs = {i.name: TensorInfo(i.name, tuple(i.shape), i.type) for i in session.get_inputs()}
+    return inputs, {o.name: TensorInfo(o.name, tuple(o.shape), o.type) for o in session.get_outputs()}
+
+
+def inspect(path: Path) -> SessionInfo:
+    """Open ``path`` on the CPU and describe it, running it once on zeros when its input shapes are fixed."""
+    if not path.is_file():
+        raise ModelError(f"--model: no such model file: {path}")
+    session = _session(path, ModelConfig(path=str(path)), "--model", 1)
+    inputs, outputs = _tensors(session)
+    shapes: dict[str, tuple[int, ...]] = {}
+    # Batch 1 where the graph fixes every other dim; a graph with symbolic sizes keeps its declared shapes.
+    with contextlib.suppress(Exception):
+        feeds = {i.name: np.zeros([1, *cast(Any, i.shape[1:])], _NP_TYPES[i.type]) for i in inputs.values()}
+        shapes = {n: v.shape for n, v in zip(outputs, session.run(list(outputs), feeds), strict=True)}
+    return SessionInfo(inputs, outputs, dict(session.get_modelmeta().custom_metadata_map), shapes)
 
 
 def load_model(name: str, path: Path, cfg: ModelConfig, max_batch: int) -> Model:
@@ -239,13 +274,15 @@ def load_model(name: str, path: Path, cfg: ModelConfig, max_batch: int) -> Model
     threads = intra_op_threads(cfg, cfg.kind)
     session = _session(path, cfg, where, threads)
     props = dict(session.get_modelmeta().custom_metadata_map)
-    spec = spec_from_fields(merged(decode_metadata(props, where), cfg.spec_overrides()), where).validated(where)
+    fields = graph_defaults(merged(metadata_fields(props, where), cfg.spec_overrides()), *_tensors(session))
+    spec = spec_from_fields(fields, where).validated(where)
     if intra_op_threads(cfg, spec.kind) != threads:
         # The kind was only known from the model's metadata: reopen with its thread count.
         session = _session(path, cfg, where, intra_op_threads(cfg, spec.kind))
     model = Model(name, path, spec, session, cfg.io_binding)
     check_io(model.spec, model.inputs, model.outputs, where)
-    _warm_up(model, max_batch, where)
+    model.output_shapes = _warm_up(model, max_batch, where)
+    model.spec = resolve(model.spec, model.output_shapes, read_graph(path), where)
     binding = ", I/O binding" if model.io_binding else ""
     logger.info("model %s: %s (%s) on %s%s", name, path.name, spec.kind, model.provider, binding)
     return model
