@@ -71,7 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--workers", default=None, help='[capture] workers for the pipeline runs: N or "auto"')
     bench.add_argument("--json", action="store_true", help="print the report as JSON")
     schema = sub.add_parser("schema", help="print the JSON Schema of published messages")
-    schema.add_argument("kind", nargs="?", default="result", choices=["result", "status"])
+    schema.add_argument("kind", nargs="?", default="result", choices=["result", "status", "event"])
     return parser
 
 

@@ -13,16 +13,16 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from streamer.records import Detection, ModelOutput, Result, SequenceOutput, StatusEvent
+from streamer.records import Detection, EventMessage, ModelOutput, Result, SequenceOutput, StatusEvent
 
 # 2: detections carry track_id and, with a per-object sequence model, their sequence.
 SCHEMA_VERSION = 2
-SCHEMAS = ("result", "status")
+SCHEMAS = ("result", "status", "event")
 
 
 @cache
 def schema(name: str) -> dict[str, Any]:
-    """The JSON Schema of a payload kind (``result`` or ``status``)."""
+    """The JSON Schema of a payload kind (``result``, ``status`` or ``event``)."""
     text = resources.files("streamer").joinpath("schemas", f"{name}.schema.json").read_text("utf-8")
     loaded: dict[str, Any] = json.loads(text)
     return loaded
@@ -36,6 +36,8 @@ def _detection(d: Detection) -> dict[str, Any]:
     body: dict[str, Any] = {"label": d.label, "score": d.score, "box": list(d.box), "track_id": d.track_id}
     if d.sequence is not None:
         body["sequence"] = _sequence(d.sequence)
+    if d.zones:
+        body["zones"] = list(d.zones)
     return body
 
 
@@ -92,3 +94,12 @@ def status_dict(event: StatusEvent) -> dict[str, Any]:
 
 def encode_status(event: StatusEvent) -> bytes:
     return json.dumps(status_dict(event), separators=(",", ":")).encode()
+
+
+def event_dict(event: EventMessage) -> dict[str, Any]:
+    """The payload of an ``_events`` message as a dict (schema ``event``)."""
+    return {"v": SCHEMA_VERSION, "type": "event", "time": round(time.time(), 6), **event.body}
+
+
+def encode_event(event: EventMessage) -> bytes:
+    return json.dumps(event_dict(event), separators=(",", ":")).encode()

@@ -16,10 +16,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from streamer.errors import ConfigError
 from streamer.events_config import EventsConfig
+from streamer.zones_config import LineConfig, ZoneConfig, unique_names
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
 DEFAULT_METRICS = "127.0.0.1:9108"
 STATUS_TOPIC = "_status"
+EVENTS_TOPIC = "_events"
 NETWORK_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp://", "tcp://", "srt://")
 
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -213,6 +215,11 @@ class StreamConfig(_Strict):
     username: str | None = None
     password_file: str | None = None
     password_credential: str | None = None
+    # Zones and lines for the tracked objects of this stream's detectors (see streamer.zones_config).
+    zones: list[ZoneConfig] = Field(default_factory=list)
+    lines: list[LineConfig] = Field(default_factory=list)
+    # Frames an object must stay on the new side of a line, or in or out of a zone, for it to count.
+    zone_min_frames: int = Field(default=3, ge=1, le=1000)
 
     @field_validator("source", mode="before")
     @classmethod
@@ -230,6 +237,7 @@ class StreamConfig(_Strict):
     def _secrets(self) -> StreamConfig:
         if self.password_file and self.password_credential:
             raise ValueError("give password_file or password_credential, not both")
+        unique_names(self.zones, self.lines)
         return self
 
 

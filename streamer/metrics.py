@@ -31,6 +31,7 @@ from prometheus_client import (
 
 from streamer.errors import ConfigError
 from streamer.records import DropReason, StreamState
+from streamer.zone_metrics import ZoneMetrics
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class Metrics:
         )
         for result in ("ok", "error"):
             self.reloads.labels(result)  # both series exist from the start, so rate() and alerts work
+        self.zones = ZoneMetrics(r)
         self.build = Info("streamer_build", "Version of the daemon, ONNX Runtime and providers in use.", registry=r)
 
     def add_stream(self, stream: str) -> None:
@@ -136,6 +138,7 @@ class Metrics:
         for metric, labels in series:
             with contextlib.suppress(KeyError):  # a series never touched does not exist
                 metric.remove(*labels)
+        self.zones.remove_stream(stream)
 
     def set_state(self, stream: str, state: StreamState) -> None:
         for s in StreamState:

@@ -27,6 +27,7 @@ from streamer.prepare import FramePreparer
 from streamer.publish import Publisher
 from streamer.records import DropReason, Result, StatusEvent, StatusKind, StreamState
 from streamer.sources import Source, decoder_threads, plays_offline, resolve
+from streamer.zone_stage import ZoneStage, event_messages
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +83,7 @@ class Pipeline:
         self.inference = InferenceWorker(
             models, self.batcher, config.pipeline, self._publish, self, tracking=config.tracking
         )
+        self.zones = ZoneStage()
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.Lock()
         self.processed_total = 0
@@ -127,6 +129,7 @@ class Pipeline:
         with self._lock:
             threads = decoder_threads(self.config.capture, len(self._streams) + 1, self._cores)
         self.metrics.add_stream(cfg.name)
+        self.zones.add(cfg)
         worker: StreamHandle
         if self.pool is not None:
             worker = self.pool.add(cfg, source, offline, threads)
@@ -159,6 +162,7 @@ class Pipeline:
         self.batcher.unregister(name)
         stream.worker.join(timeout)
         self.inference.forget_stream(name)
+        self.zones.remove(name)
         self.metrics.remove_stream(name)
         self.publisher.status(StatusEvent(StatusKind.STREAM_REMOVED, name))
 
@@ -213,6 +217,13 @@ class Pipeline:
         self.metrics.latency.labels(stream).observe(latency_s)
 
     def _publish(self, result: Result) -> None:
+        """The inference thread's results, through the zones stage, to the publisher."""
+        result, report = self.zones(result)
+        if report is not None:
+            self.metrics.zones.report(report)
+            for message in event_messages(report):
+                if not self.publisher.event(message):
+                    logger.debug("event lost, publish queue full: %s", message.body)
         self.publisher.submit(result)
 
     # -- health ------------------------------------------------------------------------------

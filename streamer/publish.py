@@ -21,10 +21,10 @@ import zmq
 import zmq.auth
 from zmq.auth.thread import ThreadAuthenticator
 
-from streamer.codec import encode_result, encode_status
-from streamer.config import STATUS_TOPIC, PublishConfig
+from streamer.codec import encode_event, encode_result, encode_status
+from streamer.config import EVENTS_TOPIC, STATUS_TOPIC, PublishConfig
 from streamer.errors import ConfigError
-from streamer.records import DropReason, Result, StatusEvent
+from streamer.records import DropReason, EventMessage, Result, StatusEvent
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +129,8 @@ class Publisher:
                 self._send_result(sock, item)
             elif isinstance(item, StatusEvent):
                 self._send(sock, STATUS_TOPIC, encode_status(item), None)
+            elif isinstance(item, EventMessage):
+                self._send(sock, EVENTS_TOPIC, encode_event(item), None)
 
     def _send_result(self, sock: zmq.Socket[bytes], result: Result) -> None:
         latency = time.monotonic() - result.info.t_capture_mono
@@ -158,6 +160,14 @@ class Publisher:
             self._queue.put(event, timeout=1.0)
         except queue.Full:
             logger.warning("status event %s lost: publish queue full", event.event)
+
+    def event(self, event: EventMessage) -> bool:
+        """Queue an ``_events`` message without blocking; False if the queue was full (it is lost)."""
+        try:
+            self._queue.put_nowait(event)
+        except queue.Full:
+            return False
+        return True
 
     def close(self, timeout: float = 2.0) -> None:
         """Send what is queued, then close the socket."""

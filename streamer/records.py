@@ -131,6 +131,7 @@ class Detection:
     box: tuple[float, float, float, float]
     track_id: int | None = None
     sequence: SequenceOutput | None = None
+    zones: tuple[str, ...] = ()  # the stream's zones the object is in (see streamer.zones)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,13 @@ class Result:
     outputs: tuple[ModelOutput, ...]
     sequence: SequenceOutput | None = None
     extra: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventMessage:
+    """A message for the ``_events`` topic (zones, lines, clips); ``body`` has ``event`` and ``stream``."""
+
+    body: Mapping[str, object]
 
 
 @dataclass(frozen=True)

@@ -33,3 +33,11 @@ def test_every_drop_reason_and_state_has_a_series_from_the_start() -> None:
         assert value == (1.0 if state is StreamState.CONNECTING else 0.0), state
     metrics.remove_stream("cam")
     assert registry.get_sample_value("streamer_frames_dropped_total", {"stream": "cam", "reason": "error"}) is None
+
+
+def test_event_kinds_match_the_event_schema() -> None:
+    from streamer.clip_events import ClipEventKind
+    from streamer.zones import ZoneChange
+
+    kinds = {f"zone_{c.value}" for c in ZoneChange} | {"line_crossing"} | {k.value for k in ClipEventKind}
+    assert set(schema("event")["properties"]["event"]["enum"]) == kinds
