@@ -89,8 +89,10 @@ class RuleSet:
 
     def _zones_of(self, det: Detection, update: Update | None) -> tuple[str, ...]:
         """A tracked detection is in the zones the counter has confirmed; an untracked one where its anchor is."""
-        track_id = getattr(det, "track_id", None)  # set once a tracker runs on the stream
-        if isinstance(track_id, int) and update is not None and track_id in update.zones_of:
+        if det.zones:  # marked by the zones stage: confirmed for a tracked object, this frame's otherwise
+            return det.zones
+        track_id = det.track_id
+        if track_id is not None and update is not None and track_id in update.zones_of:
             return update.zones_of[track_id]
         anchor = bottom_centre(det.box)
         return tuple(z.name for z in self.zones if inside(z.polygon, anchor))

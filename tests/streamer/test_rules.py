@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -16,11 +15,8 @@ DOOR = Zone("door", ((0.0, 0.0), (100.0, 0.0), (100.0, 100.0), (0.0, 100.0)))
 INFO = FrameInfo("cam", 0, 0, 0.0, 0.0, 640, 480)
 
 
-@dataclass(frozen=True)
-class TrackedDetection(Detection):
-    """A detection as the tracker branch gives it: with a track id."""
-
-    track_id: int = 0
+def tracked(label: str, score: float, box: tuple[float, float, float, float], track_id: int) -> Detection:
+    return Detection(label, score, box, track_id=track_id)
 
 
 def rule(**kw: Any) -> RuleConfig:
@@ -79,11 +75,17 @@ def test_label_score_and_zone_of_untracked_detections(det: Detection, fires: boo
 
 def test_a_tracked_detection_is_in_the_zones_the_counter_confirmed() -> None:
     rules = RuleSet([rule(label="person", zone="door", min_frames=1)], zones=[DOOR])
-    inside_geometrically = TrackedDetection("person", 0.9, (40, 10, 60, 50), track_id=7)
+    inside_geometrically = tracked("person", 0.9, (40, 10, 60, 50), track_id=7)
     # The counter has not confirmed track 7 in the door yet (debouncing): the rule waits for it.
     assert run(rules, [detections(inside_geometrically)], [Update(zones_of={7: ()})]) == [(False, False)]
-    outside = TrackedDetection("person", 0.9, (140, 10, 160, 50), track_id=7)
+    outside = tracked("person", 0.9, (140, 10, 160, 50), track_id=7)
     assert run(rules, [detections(outside)], [Update(zones_of={7: ("door",)})]) == [(True, True)]
+
+
+def test_zones_marked_by_the_zones_stage_count_as_they_are() -> None:
+    rules = RuleSet([rule(label="person", zone="door", min_frames=1)], zones=[DOOR])
+    marked = Detection("person", 0.9, (140, 10, 160, 50), track_id=3, zones=("door",))  # outside DOOR's polygon
+    assert run(rules, [detections(marked)]) == [(True, True)]
 
 
 def test_classifier_and_sequence_labels_count() -> None:
