@@ -112,6 +112,7 @@ class Daemon:
             if p is None:
                 continue
             now = time.monotonic()
+            p.tick()
             if not ready and (p.published_total > 0 or now - started > READY_GRACE_S or not p.stream_configs()):
                 systemd.ready(self._status_line(p, 0.0))
                 ready = True
@@ -171,7 +172,7 @@ class Daemon:
         for section in ("publish", "metrics"):
             if getattr(new, section) != getattr(old, section):
                 logger.warning("reload: [%s] changed; it takes effect at the next restart", section)
-        frame_path = ("models", "pipeline", "capture", "tracking")
+        frame_path = ("models", "pipeline", "capture", "tracking", "events", "preview")
         if any(getattr(new, section) != getattr(old, section) for section in frame_path):
             # Load the new models and check every source before touching the running pipeline:
             # a bad model or source changes nothing.

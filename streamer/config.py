@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from streamer.errors import ConfigError
 from streamer.events_config import EventsConfig
+from streamer.preview_config import PreviewConfig
 from streamer.zones_config import LineConfig, ZoneConfig, unique_names
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
@@ -248,6 +249,7 @@ class Config(_Strict):
     capture: CaptureConfig = Field(default_factory=CaptureConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     events: EventsConfig = Field(default_factory=EventsConfig)
+    preview: PreviewConfig = Field(default_factory=PreviewConfig)
     models: dict[str, ModelConfig] = Field(min_length=1)
     streams: list[StreamConfig] = Field(default_factory=list)
     # Where relative paths are anchored: the config file's folder (set by load_config).

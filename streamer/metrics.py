@@ -29,6 +29,7 @@ from prometheus_client import (
     generate_latest,
 )
 
+from streamer.clip_events import ClipError
 from streamer.errors import ConfigError
 from streamer.records import DropReason, StreamState
 from streamer.zone_metrics import ZoneMetrics
@@ -109,6 +110,12 @@ class Metrics:
         for result in ("ok", "error"):
             self.reloads.labels(result)  # both series exist from the start, so rate() and alerts work
         self.zones = ZoneMetrics(r)
+        self.clips = Counter("streamer_clips", "Event clips written.", registry=r)
+        self.clip_errors = Counter(
+            "streamer_clip_errors", "Event clips lost or cut short, by reason.", ["reason"], registry=r
+        )
+        for reason in ClipError:
+            self.clip_errors.labels(reason.value)
         self.build = Info("streamer_build", "Version of the daemon, ONNX Runtime and providers in use.", registry=r)
 
     def add_stream(self, stream: str) -> None:

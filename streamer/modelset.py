@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from streamer.batchcost import BatchCost
 from streamer.config import Config, ModelConfig
 from streamer.errors import ModelError
+from streamer.events_config import check_rules
 from streamer.labels import with_labels
 from streamer.outputcheck import check_message_size, message_share
 from streamer.runtime import Model, load_model, warmup_feeds
@@ -65,6 +66,16 @@ def load_models(config: Config) -> ModelSet:
             image.append(ImageModel(model, cfg))
     shares = {im.model.name: message_share(im.model.spec, im.model.output_shapes, im.cfg) for im in image}
     check_message_size(shares, config.publish.max_message_bytes)
+    labels = {label for im in image for label in im.model.spec.labels}
+    if sequence is not None:
+        labels |= set(sequence[0].spec.labels)
+    check_rules(
+        config.events,
+        [s.name for s in config.streams],
+        labels,
+        {s.name: [z.name for z in s.zones] for s in config.streams},
+        {s.name: [ln.name for ln in s.lines] for s in config.streams},
+    )
     if sequence is None:
         return ModelSet(tuple(image), None)
     model, cfg = sequence

@@ -15,19 +15,27 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from streamer.annotate import draw_message
 from streamer.batcher import Batcher, Policy
 from streamer.capture import CaptureWorker
 from streamer.capture_pool import CapturePool
+from streamer.clip_events import ClipDone, ClipEvent, ClipFailed
+from streamer.clip_events import event_dict as clip_event_dict
+from streamer.clip_service import ClipService
+from streamer.codec import result_dict
 from streamer.config import CaptureConfig, Config, StreamConfig
 from streamer.handoff import Handoff
 from streamer.inference import InferenceWorker
 from streamer.metrics import Metrics
 from streamer.modelset import ModelSet
 from streamer.prepare import FramePreparer
+from streamer.preview import preview_hub
 from streamer.publish import Publisher
-from streamer.records import DropReason, Result, StatusEvent, StatusKind, StreamState
+from streamer.records import DropReason, EventMessage, Result, StatusEvent, StatusKind, StreamState
 from streamer.sources import Source, decoder_threads, plays_offline, resolve
+from streamer.taps import FrameTaps
 from streamer.zone_stage import ZoneStage, event_messages
+from streamer.zones import Update
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +92,11 @@ class Pipeline:
             models, self.batcher, config.pipeline, self._publish, self, tracking=config.tracking
         )
         self.zones = ZoneStage()
+        self.preview = preview_hub(config.preview)
+        self.clips = ClipService.create(
+            config.events, config.resolve(config.events.dir), self._clip_event, draw_message
+        )
+        self.taps = FrameTaps(self.preview, self.clips)
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.Lock()
         self.processed_total = 0
@@ -106,7 +119,7 @@ class Pipeline:
             self.add_stream(stream)
 
     def stop(self, timeout: float = 2.0) -> None:
-        """Stop capture first, let inference finish its batch, then stop it."""
+        """Stop capture first, let inference finish its batch, then stop it; clips end with what they have."""
         with self._lock:
             streams = list(self._streams.values())
             self._streams.clear()
@@ -121,6 +134,8 @@ class Pipeline:
             self.pool.close(max(0.5, deadline - time.monotonic()))
         if self.inference.ident is not None:  # start() may have failed before starting it
             self.inference.join(max(0.1, deadline - time.monotonic()))
+        if self.clips is not None:
+            self.clips.stop(timeout=max(1.0, deadline - time.monotonic()))
 
     def add_stream(self, cfg: StreamConfig) -> None:
         """Start capturing a stream; raise ConfigError if its source cannot be resolved."""
@@ -130,6 +145,10 @@ class Pipeline:
             threads = decoder_threads(self.config.capture, len(self._streams) + 1, self._cores)
         self.metrics.add_stream(cfg.name)
         self.zones.add(cfg)
+        if self.preview is not None:
+            self.preview.add(cfg.name, cfg.zones, cfg.lines)
+        if self.clips is not None:
+            self.clips.add(cfg.name)
         worker: StreamHandle
         if self.pool is not None:
             worker = self.pool.add(cfg, source, offline, threads)
@@ -148,7 +167,7 @@ class Pipeline:
         """A capture thread in this process, preprocessing into its own buffer pool."""
         preparer = FramePreparer(self._specs)
         self.batcher.register(cfg.name, Policy.WAIT if offline else Policy.LATEST, preparer.release)
-        handoff = Handoff(cfg.name, self.batcher, preparer, self.dropped)
+        handoff = Handoff(cfg.name, self.batcher, preparer, self.dropped, self.taps)
         worker = CaptureWorker(cfg, source, self.config.capture, handoff, self, decoder_threads=threads)
         handoff.stop_event = worker.stop_event
         return worker
@@ -163,6 +182,10 @@ class Pipeline:
         stream.worker.join(timeout)
         self.inference.forget_stream(name)
         self.zones.remove(name)
+        if self.preview is not None:
+            self.preview.remove(name)
+        if self.clips is not None:
+            self.clips.remove(name)
         self.metrics.remove_stream(name)
         self.publisher.status(StatusEvent(StatusKind.STREAM_REMOVED, name))
 
@@ -224,7 +247,28 @@ class Pipeline:
             for message in event_messages(report):
                 if not self.publisher.event(message):
                     logger.debug("event lost, publish queue full: %s", message.body)
+        if self.preview is not None:
+            self.preview.result(result)
+        recorder = self.clips.recorder(result.info.stream) if self.clips is not None else None
+        if recorder is not None:
+            latency = time.monotonic() - result.info.t_capture_mono
+            update = Update(line_events=report.line_events) if report is not None else None
+            recorder.on_result(result, result_dict(result, latency), update)
         self.publisher.submit(result)
+
+    def _clip_event(self, event: ClipEvent) -> None:
+        """From the clip recorders and writer threads: to the _events topic and the metrics."""
+        if isinstance(event, ClipFailed):
+            self.metrics.clip_errors.labels(event.reason.value).inc()
+        elif isinstance(event, ClipDone):
+            self.metrics.clips.inc()
+        if not self.publisher.event(EventMessage(clip_event_dict(event))):
+            logger.debug("clip event lost, publish queue full: %s", event)
+
+    def tick(self) -> None:
+        """From the supervisor's loop, about once a second: clips of streams that went quiet end."""
+        if self.clips is not None:
+            self.clips.tick()
 
     # -- health ------------------------------------------------------------------------------
     def health(self, max_age_s: float, stall_s: float) -> tuple[bool, dict[str, Any]]:

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import cast
 
 import cv2
 
 from streamer.annotate import Overlay, draw
+from streamer.preview_config import PreviewConfig
 from streamer.records import FrameInfo, Image, Result
+from streamer.zones_config import LineConfig, ZoneConfig
 
 Clock = Callable[[], float]
 WATCH_GRACE_S = 3.0  # a viewer that asked within this long still counts as watching
@@ -43,7 +45,8 @@ class Picture:
 
 @dataclass
 class _Stream:
-    overlay: Overlay = field(default_factory=Overlay)
+    zones: tuple[ZoneConfig, ...] = ()
+    lines: tuple[LineConfig, ...] = ()
     state: str = "connecting"
     asked: float = -1e9  # when a viewer last asked (clock time)
     next_due: float = 0.0
@@ -67,9 +70,9 @@ class PreviewHub:
         self.encoded_total = 0
 
     # -- streams -----------------------------------------------------------------------------
-    def add(self, stream: str, overlay: Overlay | None = None) -> None:
+    def add(self, stream: str, zones: Sequence[ZoneConfig] = (), lines: Sequence[LineConfig] = ()) -> None:
         with self._lock:
-            self._streams[stream] = _Stream(overlay or Overlay())
+            self._streams[stream] = _Stream(tuple(zones), tuple(lines))
 
     def remove(self, stream: str) -> None:
         with self._lock:
@@ -134,7 +137,10 @@ class PreviewHub:
             if s.encoded is not None and s.encoded.version == s.version:
                 return s.encoded
             frame, info, scale, version, result = s.frame, s.info, s.scale, s.version, s.result
-            overlay = Overlay(s.overlay.zones, s.overlay.lines, s.state if s.state != "up" else "")
+            w, h = info.width, info.height
+            zones = tuple(z.zone(w, h) for z in s.zones)
+            lines = tuple(ln.line(w, h) for ln in s.lines)
+            overlay = Overlay(zones, lines, s.state if s.state != "up" else "")
         with self._encode_lock:  # two viewers asking at once encode once
             with self._lock:
                 if s.encoded is not None and s.encoded.version == version:
@@ -150,3 +156,10 @@ class PreviewHub:
                 s.encoded = picture
             self.encoded_total += 1
             return picture
+
+
+def preview_hub(cfg: PreviewConfig) -> PreviewHub | None:
+    """The live view's hub when ``[preview]`` is enabled, else None (and capture taps nothing for it)."""
+    if not cfg.enabled:
+        return None
+    return PreviewHub(PreviewSettings(cfg.max_width, cfg.fps, cfg.quality))

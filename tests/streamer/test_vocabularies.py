@@ -41,3 +41,12 @@ def test_event_kinds_match_the_event_schema() -> None:
 
     kinds = {f"zone_{c.value}" for c in ZoneChange} | {"line_crossing"} | {k.value for k in ClipEventKind}
     assert set(schema("event")["properties"]["event"]["enum"]) == kinds
+
+
+def test_every_clip_error_has_a_series_from_the_start() -> None:
+    from streamer.clip_events import ClipError
+
+    registry = CollectorRegistry()
+    Metrics(registry, process=False)
+    for reason in ClipError:
+        assert registry.get_sample_value("streamer_clip_errors_total", {"reason": reason.value}) == 0.0
