@@ -30,6 +30,12 @@ logger = logging.getLogger(__name__)
 
 _STOP = object()
 
+# What a subscriber sends a PUB socket is subscriptions: a flag byte and a topic (a stream name).
+# libzmq would otherwise buffer any frame a peer declares, up to gigabytes, until it disconnects;
+# a larger frame now closes that peer's connection at its header. CURVE handshake commands are
+# a few hundred bytes, well under it.
+MAX_INBOUND_BYTES = 4096
+
 
 class PublishEvents(Protocol):
     """What the publisher reports; implemented by the pipeline (metrics)."""
@@ -71,6 +77,7 @@ class Publisher:
     def _socket(self) -> zmq.Socket[bytes]:
         sock: zmq.Socket[bytes] = self._ctx.socket(zmq.PUB)
         sock.setsockopt(zmq.SNDHWM, self.cfg.send_hwm)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_INBOUND_BYTES)
         sock.setsockopt(zmq.LINGER, 500)
         curve = self.cfg.curve
         if curve is not None:
