@@ -15,8 +15,9 @@ from streamer import __version__, systemd
 from streamer.config import Config, load_config
 from streamer.credentials import redact
 from streamer.errors import ConfigError
+from streamer.http import HttpServer, Limits, raise_fd_limit
 from streamer.inference import ModelSet
-from streamer.metrics import Metrics, MetricsServer
+from streamer.metrics import Metrics, serve_metrics
 from streamer.pipeline import Pipeline, load_models
 from streamer.publish import Publisher
 from streamer.records import StatusEvent
@@ -30,6 +31,8 @@ logger = logging.getLogger(__name__)
 # camera down at boot must not make systemd kill and restart us in a loop).
 READY_GRACE_S = 10.0
 STATUS_EVERY_S = 5.0
+# Descriptors beyond the HTTP connections: cameras, capture processes, ZeroMQ, models, logs.
+FD_RESERVE = 1024
 
 
 class Daemon:
@@ -43,7 +46,7 @@ class Daemon:
         self._running = True
         self.pipeline: Pipeline | None = None
         self.publisher: Publisher | None = None
-        self.server: MetricsServer | None = None
+        self.server: HttpServer | None = None
 
     # -- start-up ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -65,8 +68,7 @@ class Daemon:
             {"version": __version__, "onnxruntime": ort_version(), "providers": ",".join(providers)}
         )
         if self.config.metrics.enabled:
-            host, _, port = self.config.metrics.listen.rpartition(":")
-            self.server = MetricsServer(self.metrics.registry, self._health, host.strip("[]"), int(port))
+            self.server = self._http_server()
             self.server.start()
         self.pipeline = self._new_pipeline(self.config, models)
         self.pipeline.start()
@@ -74,6 +76,18 @@ class Daemon:
         logger.info(
             "streamer %s running: %d stream(s), models on %s", __version__, len(self.config.streams), providers
         )
+
+    def _http_server(self) -> HttpServer:
+        m = self.config.metrics
+        # Each connection is a descriptor: room for all of them beside cameras, sockets and libraries.
+        fds = raise_fd_limit(m.max_connections + FD_RESERVE)
+        if fds < m.max_connections + FD_RESERVE:
+            logger.warning("open-files limit %d is low for metrics.max_connections %d", fds, m.max_connections)
+        host, _, port = m.listen.rpartition(":")
+        limits = Limits(m.max_connections, m.header_timeout_s, m.idle_timeout_s)
+        server = HttpServer(host.strip("[]"), int(port), self.metrics, limits)
+        serve_metrics(server, self.metrics.registry, self._health)
+        return server
 
     def _new_pipeline(self, config: Config, models: ModelSet) -> Pipeline:
         if self.publisher is None:

@@ -115,7 +115,10 @@ def _cmd_subscribe(args: argparse.Namespace) -> int:
     from streamer.config import DEFAULT_ENDPOINT
     from streamer.subscribe import json_lines, open_sub, receive
 
-    sock = open_sub(args.endpoint or DEFAULT_ENDPOINT, args.stream, server_key=args.curve_server_key, client_cert=args.curve_client_cert)
+    sock = open_sub(
+        args.endpoint or DEFAULT_ENDPOINT, args.stream,
+        server_key=args.curve_server_key, client_cert=args.curve_client_cert,
+    )
     try:
         receive(sock, args.stream, json_lines(), count=args.count, timeout_s=args.timeout,
                 include_status=not args.no_status)
