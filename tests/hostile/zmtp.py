@@ -64,7 +64,7 @@ class RawSub:
         theirs = _recv_exact(self.sock, 64)
         if theirs[:1] != b"\xff" or theirs[9:10] != b"\x7f":
             raise ConnectionError(f"not a ZMTP peer: {theirs[:10]!r}")
-        flags, = _recv_exact(self.sock, 1)
+        (flags,) = _recv_exact(self.sock, 1)
         size = struct.unpack(">Q", _recv_exact(self.sock, 8))[0] if flags & _FLAG_LONG else _recv_exact(self.sock, 1)[0]
         body = _recv_exact(self.sock, size)
         if not body.startswith(b"\x05READY"):

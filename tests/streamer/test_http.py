@@ -139,7 +139,10 @@ def test_keep_alive_connection_is_closed_after_the_idle_timeout(server: HttpServ
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + b"\x00" * 40, ClientError.MALFORMED),  # TLS hello
         (b"GET /" + b"a" * 20_000 + b" HTTP/1.1\r\n\r\n", ClientError.OVERSIZED),
         (b"GET /hello HTTP/1.1\r\nX-Big: " + b"b" * 20_000 + b"\r\n\r\n", ClientError.OVERSIZED),
-        (b"GET /hello HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n", ClientError.OVERSIZED),
+        (
+            b"GET /hello HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"\r\n",
+            ClientError.OVERSIZED,
+        ),
     ],
 )
 def test_bad_requests_get_400_and_are_counted_quietly(
