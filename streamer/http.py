@@ -1,59 +1,47 @@
 """The daemon's HTTP layer: routes on one asyncio loop in its own thread, hardened against clients.
 
-aiohttp's low-level server parses HTTP; this module adds the policy an exposed port needs. An
-idle or slow client costs one file descriptor and a small object, never a thread. Connections
-are bounded (at the bound, the longest-idle one makes room, else a 503); a connection must send
-its first request within the header timeout and the next one within the idle timeout (slowloris,
-half-open and idle clients are closed); a response that cannot be written within the request
-timeout is abandoned. Client misbehaviour is counted by reason and logged at DEBUG only, never
-as a traceback. Plain routes run their (synchronous) handler on a small thread pool, so a slow
-/metrics does not stall the loop; stream routes (the live view) write chunks as they come.
+aiohttp's low-level server parses HTTP; :mod:`streamer.http_guard` holds the policy an exposed
+port needs (bounded connections, header and idle timeouts, counted client errors). An idle or
+slow client costs one file descriptor and a small object, never a thread. Plain routes run their
+(synchronous) handler on a small thread pool within the request timeout, so a slow /metrics does
+not stall the loop; stream routes (the live view) write chunks as they come, and a viewer that
+does not take a chunk within the request timeout is dropped. Client misbehaviour is logged at
+DEBUG only, never as a traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import resource
 import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
-from aiohttp import http_exceptions, web
+from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 
 from streamer.errors import ConfigError
+from streamer.http_guard import ClientError, ClientLog, Conn, Guard, HttpEvents, Limits, raise_fd_limit
+
+__all__ = [
+    "Chunks",
+    "ClientError",
+    "HttpEvents",
+    "HttpServer",
+    "Limits",
+    "Query",
+    "Reply",
+    "Route",
+    "raise_fd_limit",
+]
 
 logger = logging.getLogger(__name__)
 
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-
-
-class ClientError(StrEnum):
-    """Why the server gave up on a client (the ``reason`` label of the client-errors metric)."""
-
-    TIMEOUT = "timeout"  # no complete request within the header or idle timeout, or a stalled reader
-    MALFORMED = "malformed"  # not HTTP, or an invalid request line or header
-    OVERSIZED = "oversized"  # request line, a header or the header count over the limits
-    DISCONNECTED = "disconnected"  # reset, or gone before or in the middle of a request
-    EVICTED = "evicted"  # an idle connection closed to make room for a new one at the bound
-    REFUSED = "refused"  # a new connection turned away: at the bound with nothing idle, or out of fds
-
-
-@dataclass(frozen=True)
-class Limits:
-    max_connections: int = 1024
-    header_timeout_s: float = 10.0
-    idle_timeout_s: float = 60.0
-    request_timeout_s: float = 10.0
-    workers: int = 2
-    max_line_bytes: int = 8190
-    max_headers: int = 64
 
 
 @dataclass(frozen=True)
@@ -63,76 +51,29 @@ class Reply:
     body: bytes
 
 
-class HttpEvents(Protocol):
-    """What the server reports (implemented by the metrics)."""
-
-    def http_connections(self, open_now: int) -> None: ...
-    def http_client_error(self, reason: ClientError) -> None: ...
-
-
 Query = Mapping[str, str]
 Route = Callable[[Query], Reply]
 Chunks = Callable[[Query], AsyncIterator[bytes]]
 
 
-@dataclass
-class _Conn:
-    transport: asyncio.Transport
-    opened: float
-    last_done: float = 0.0
-    requests: int = 0
-    active: int = 0
-    closed_by_us: bool = False
-
-
-class _ClientLog(logging.Logger):
-    """aiohttp reports a bad request through its logger with a traceback: count it, log one DEBUG line."""
-
-    def __init__(self, count: Callable[[ClientError], None]) -> None:
-        super().__init__("streamer.http.client")
-        self.parent = logger
-        self._count = count
-
-    def _report(self, msg: object, args: tuple[object, ...], exc_info: object) -> None:
-        if isinstance(exc_info, http_exceptions.HttpProcessingError):
-            text = str(exc_info)
-            oversized = isinstance(exc_info, http_exceptions.LineTooLong) or "Too many headers" in text
-            self._count(ClientError.OVERSIZED if oversized else ClientError.MALFORMED)
-            logger.debug("client error: %s", text.splitlines()[0] if text else type(exc_info).__name__)
-        elif exc_info not in (None, False):
-            logger.debug("http: %s %s: %s", msg, args, exc_info)
-
-    def exception(self, msg: object, *args: object, exc_info: Any = True, **_: Any) -> None:
-        self._report(msg, args, exc_info)
-
-    def debug(self, msg: object, *args: object, exc_info: Any = None, **_: Any) -> None:
-        self._report(msg, args, exc_info)
-
-
 class _Server(web.Server):
-    """aiohttp's server, told about every connection so it can bound, time out and count them."""
+    """aiohttp's server, telling the guard about every connection (and turning one away at the bound)."""
 
-    def __init__(self, owner: HttpServer, **kwargs: Any) -> None:
-        super().__init__(owner._dispatch, **kwargs)
-        self.owner = owner
+    def __init__(self, guard: Guard, handler: Callable[[web.BaseRequest], Any], **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.guard = guard
 
     def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
-        if not self.owner._admit():
+        if not self.guard.admit():
             transport.write(_BUSY)
             handler.force_close()
             return
         super().connection_made(handler, transport)
-        self.owner._conns[handler] = _Conn(transport, time.monotonic())
-        self.owner._events.http_connections(len(self.owner._conns))
+        self.guard.opened(handler, transport)
 
     def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
         super().connection_lost(handler, exc)
-        conn = self.owner._conns.pop(handler, None)
-        if conn is None:
-            return
-        if not conn.closed_by_us and (exc is not None or conn.active):
-            self.owner._events.http_client_error(ClientError.DISCONNECTED)
-        self.owner._events.http_connections(len(self.owner._conns))
+        self.guard.lost(handler, exc)
 
 
 class HttpServer:
@@ -142,10 +83,9 @@ class HttpServer:
         self.host = host
         self.port = port
         self.limits = limits or Limits()
-        self._events = events
+        self._guard = Guard(self.limits, events)
         self._routes: dict[str, Route] = {}
         self._streams: dict[str, tuple[str, Chunks]] = {}
-        self._conns: dict[RequestHandler, _Conn] = {}
         self._pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="http-worker")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -200,8 +140,14 @@ class HttpServer:
         lim = self.limits
         backstop = 2 * max(lim.header_timeout_s, lim.idle_timeout_s)  # ours close first; exact counts
         server = _Server(
-            self, keepalive_timeout=backstop, logger=_ClientLog(self._events.http_client_error), access_log=None,
-            max_line_size=lim.max_line_bytes, max_field_size=lim.max_line_bytes, max_headers=lim.max_headers,
+            self._guard,
+            self._dispatch,
+            keepalive_timeout=backstop,
+            logger=ClientLog(self._guard.events.http_client_error),
+            access_log=None,
+            max_line_size=lim.max_line_bytes,
+            max_field_size=lim.max_line_bytes,
+            max_headers=lim.max_headers,
             lingering_time=1.0,
         )
         listener = await asyncio.get_running_loop().create_server(server, sock=sock)
@@ -209,53 +155,24 @@ class HttpServer:
         try:
             while not self._stopped.is_set():
                 await asyncio.sleep(0.25)
-                self._sweep(time.monotonic())
+                self._guard.sweep(time.monotonic())
         finally:
             listener.close()
-            for conn in list(self._conns.values()):
-                conn.closed_by_us = True
-                conn.transport.abort()
+            self._guard.close_all()
             await asyncio.sleep(0)  # let connection_lost run before the loop closes
-
-    # -- policy ------------------------------------------------------------------------------
-    def _admit(self) -> bool:
-        """Room for one more connection: free already, or made by closing the longest-idle one."""
-        if len(self._conns) < self.limits.max_connections:
-            return True
-        idle = [c for c in self._conns.values() if not c.active and not c.closed_by_us]
-        if not idle:
-            self._events.http_client_error(ClientError.REFUSED)
-            return False
-        oldest = min(idle, key=lambda c: c.last_done or c.opened)
-        self._close(oldest, ClientError.EVICTED)
-        return True
-
-    def _sweep(self, now: float) -> None:
-        lim = self.limits
-        for conn in list(self._conns.values()):
-            if conn.active or conn.closed_by_us:
-                continue
-            deadline = conn.last_done + lim.idle_timeout_s if conn.requests else conn.opened + lim.header_timeout_s
-            if now > deadline:
-                self._close(conn, ClientError.TIMEOUT)
-
-    def _close(self, conn: _Conn, reason: ClientError) -> None:
-        conn.closed_by_us = True
-        conn.transport.abort()
-        self._events.http_client_error(reason)
 
     def _loop_error(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         exc = context.get("exception")
         if isinstance(exc, OSError) and "accept" in str(context.get("message", "")):
             # Out of file descriptors: asyncio retries accepting in a second; count, no traceback.
-            self._events.http_client_error(ClientError.REFUSED)
+            self._guard.events.http_client_error(ClientError.REFUSED)
             logger.warning("http: cannot accept a connection: %s", exc.strerror)
             return
         logger.warning("http: %s%s", context.get("message", "error"), f": {exc!r}" if exc else "")
 
     # -- requests ----------------------------------------------------------------------------
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
-        conn = self._conns.get(request.protocol)
+        conn = self._guard.conns.get(request.protocol)
         if conn is not None:
             conn.requests += 1
             conn.active += 1
@@ -266,7 +183,7 @@ class HttpServer:
                 conn.active -= 1
                 conn.last_done = time.monotonic()
 
-    async def _respond(self, request: web.BaseRequest, conn: _Conn | None) -> web.StreamResponse:
+    async def _respond(self, request: web.BaseRequest, conn: Conn | None) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):
             return web.Response(status=405, text="only GET\n", headers={"Allow": "GET, HEAD"})
         query = dict(request.query)
@@ -291,7 +208,7 @@ class HttpServer:
         return web.Response(status=404, text=f"not found; try {known}\n")
 
     async def _stream(
-        self, request: web.BaseRequest, conn: _Conn | None, content_type: str, chunks: Chunks, query: Query
+        self, request: web.BaseRequest, conn: Conn | None, content_type: str, chunks: Chunks, query: Query
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-store"})
         await response.prepare(request)
@@ -300,25 +217,10 @@ class HttpServer:
                 await asyncio.wait_for(response.write(chunk), self.limits.request_timeout_s)
         except TimeoutError:
             if conn is not None:
-                self._close(conn, ClientError.TIMEOUT)
+                self._guard.close(conn, ClientError.TIMEOUT)
         except ConnectionError:
             pass  # the client left: counted when its connection is lost
         return response
-
-
-def raise_fd_limit(wanted: int) -> int:
-    """Raise this process's soft open-files limit towards ``wanted`` (never above the hard limit);
-    returns the soft limit now. The common default of 1,024 is less than the HTTP bound plus the
-    cameras, sockets and libraries' own descriptors."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-    if soft != resource.RLIM_INFINITY and soft < target:
-        try:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            soft = target
-        except (ValueError, OSError) as exc:
-            logger.warning("cannot raise the open-files limit from %d to %d: %s", soft, target, exc)
-    return soft
 
 
 def _family(host: str) -> socket.AddressFamily:
