@@ -41,6 +41,8 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# Connections the kernel completes before the loop accepts them (capped by net.core.somaxconn).
+BACKLOG = 1024
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
@@ -105,10 +107,14 @@ class HttpServer:
     def start(self) -> None:
         """Listen (ConfigError if the address cannot be bound), then serve in a daemon thread."""
         try:
-            sock = socket.create_server((self.host, self.port), family=_family(self.host), backlog=512)
+            sock = socket.create_server((self.host, self.port), family=_family(self.host), backlog=BACKLOG)
         except OSError as exc:
             raise ConfigError(f"metrics.listen: cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
         self.port = sock.getsockname()[1]
+        # Start the workers now: the thread count is then fixed from the start, instead of growing
+        # with the first concurrent requests (a reading of threads before/after would move).
+        for _ in range(self.limits.workers):
+            self._pool.submit(time.sleep, 0.01)
         ready = threading.Event()
         self._thread = threading.Thread(target=self._serve, args=(sock, ready), name="http", daemon=True)
         self._thread.start()
@@ -150,7 +156,9 @@ class HttpServer:
             max_headers=lim.max_headers,
             lingering_time=1.0,
         )
-        listener = await asyncio.get_running_loop().create_server(server, sock=sock)
+        # asyncio listens again with its own backlog (100 by default): a surge of connects past it has
+        # its SYNs dropped and retried a second later, /healthz's among them.
+        listener = await asyncio.get_running_loop().create_server(server, sock=sock, backlog=BACKLOG)
         ready.set()
         try:
             while not self._stopped.is_set():

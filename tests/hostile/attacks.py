@@ -11,6 +11,7 @@ import contextlib
 import os
 import random
 import resource
+import select
 import socket
 import struct
 import time
@@ -65,6 +66,26 @@ def _connect(port: int) -> socket.socket:
     return socket.create_connection(("127.0.0.1", port), timeout=5)
 
 
+def open_many(port: int, n: int, timeout: float = 30.0) -> list[socket.socket]:
+    """``n`` connections opened in parallel (non-blocking connects), as fast as the server accepts."""
+    ensure_fds(n)
+    socks = []
+    for _ in range(n):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setblocking(False)
+        s.connect_ex(("127.0.0.1", port))
+        socks.append(s)
+    pending = set(socks)
+    deadline = time.monotonic() + timeout
+    while pending and time.monotonic() < deadline:
+        _, writable, _ = select.select([], list(pending)[:1000], [], 0.5)
+        pending -= set(writable)
+    for s in socks:
+        s.setblocking(True)
+        s.settimeout(5)
+    return socks
+
+
 def _closed(sock: socket.socket) -> bool:
     """Whether the server has closed ``sock`` (without waiting)."""
     sock.setblocking(False)
@@ -93,8 +114,7 @@ def wait_closed(socks: list[socket.socket], timeout: float) -> int:
 
 def http_idle(port: int, n: int, hold_s: float, wait_close_s: float) -> str:
     """``n`` connections that send nothing; /healthz probed meanwhile; then wait for the server to close them."""
-    ensure_fds(n)
-    socks = [_connect(port) for _ in range(n)]
+    socks = open_many(port, n)
     probe = Probe(port)
     probe.during(hold_s)
     closed = wait_closed(socks, wait_close_s)
@@ -105,8 +125,7 @@ def http_idle(port: int, n: int, hold_s: float, wait_close_s: float) -> str:
 
 def http_slowloris(port: int, n: int, seconds: float) -> str:
     """``n`` connections each dribbling a never-ending header, a byte per half second."""
-    ensure_fds(n)
-    socks = [_connect(port) for _ in range(n)]
+    socks = open_many(port, n)
     line = b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-a: " + b"b" * 10_000
     cut = 0
     alive = list(socks)
@@ -161,12 +180,12 @@ def http_disconnects(port: int, n: int, path: str = "/metrics") -> str:
 
 
 def http_over_the_bound(port: int, n: int, hold_s: float) -> str:
-    """More idle connections than the server's bound; /healthz still answered (room made by eviction)."""
-    ensure_fds(n)
-    socks = []
-    for _ in range(n):
+    """More connections than the server's bound, each idle after one keep-alive request it does not
+    read; /healthz must still be answered (room made by closing the longest-idle)."""
+    socks = open_many(port, n)
+    for s in socks:
         with contextlib.suppress(OSError):
-            socks.append(_connect(port))
+            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
     probe = Probe(port)
     probe.during(hold_s)
     closed = sum(_closed(s) for s in socks)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tests.hostile import attacks
-from tests.hostile.rig import HTTP, Target
+from tests.hostile.rig import Target
 from tests.integration.robust_rig import file_stream
 from tests.support.procs import wait_until
 
@@ -36,17 +36,23 @@ def _n(scale: Scale, ci: int, full: int) -> int:
     return ci if scale is Scale.CI else full
 
 
+def _bound(t: Target) -> int:
+    return int(t.http["max_connections"])
+
+
 def http_idle(t: Target, s: Scale) -> str:
-    wait = HTTP["header_timeout_s"] + 3
-    return attacks.http_idle(t.ports.http_port, 1000, hold_s=_n(s, 2, 2), wait_close_s=wait)
+    """As many idle connections as the bound allows (1,000 at the default bound), held, then timed out."""
+    n = min(1000, _bound(t) - 20)
+    return attacks.http_idle(t.ports.http_port, n, hold_s=_n(s, 2, 5), wait_close_s=t.http["header_timeout_s"] + 5)
 
 
 def http_over_bound(t: Target, s: Scale) -> str:
-    return attacks.http_over_the_bound(t.ports.http_port, _n(s, 1500, 3000), hold_s=2)
+    return attacks.http_over_the_bound(t.ports.http_port, _bound(t) * 3 // 2, hold_s=2)
 
 
 def http_slowloris(t: Target, s: Scale) -> str:
-    return attacks.http_slowloris(t.ports.http_port, _n(s, 200, 800), seconds=HTTP["header_timeout_s"] + 3)
+    n = min(_n(s, 200, 800), _bound(t) - 20)
+    return attacks.http_slowloris(t.ports.http_port, n, seconds=t.http["header_timeout_s"] + 3)
 
 
 def http_bad(t: Target, s: Scale) -> str:
@@ -103,7 +109,7 @@ def unreadable_model(t: Target, s: Scale) -> str:
 
 
 CASES: tuple[Case, ...] = (
-    Case("HTTP: 1,000 idle connections", http_idle, ("http_client_errors{timeout}",)),
+    Case("HTTP: idle connections", http_idle, ("http_client_errors{timeout}",)),
     Case("HTTP: more idle connections than the bound", http_over_bound, ("http_client_errors{evicted}",)),
     Case("HTTP: slowloris headers", http_slowloris, ("http_client_errors{timeout}",)),
     Case(
