@@ -101,7 +101,8 @@ def bench(name: str, code: str, clients: int, hold: float) -> None:
         time.sleep(2.0)
         after = _reading(child.pid)
         print(
-            f"| {name} | {len(socks)} in {took:.1f} s | {probe.summary()} | {before} | {held} | {after} | {100 * cpu_held:.0f} % |"
+            f"| {name} | {len(socks)} in {took:.1f} s | {probe.summary()} | {before} | {held} | {after} "
+            f"| {100 * cpu_held:.0f} % |"
         )
     finally:
         child.kill()
