@@ -56,7 +56,9 @@ class Daemon:
         configure_ffmpeg()
         # Bind first: subscribers that were waiting connect while the models load, and so do
         # not miss the first results.
-        self.publisher = Publisher(self.config.publish, Path(self.config.base_dir), _PublishRouter(self))
+        self.publisher = Publisher(
+            self.config.publish, Path(self.config.base_dir), _PublishRouter(self), peers=self.metrics
+        )
         self.publisher.start()
         if self._signals.stop_requested.is_set():
             return

@@ -27,6 +27,7 @@ from prometheus_client import (
 )
 
 from streamer.http import ClientError, HttpServer, Query, Reply
+from streamer.peers import PeerError
 from streamer.records import StreamState
 
 logger = logging.getLogger(__name__)
@@ -100,6 +101,18 @@ class Metrics:
         )
         for reason in ClientError:
             self.http_client_errors.labels(reason.value)
+        self.publish_subscribers = Gauge(
+            "streamer_publish_subscribers", "Peers connected to the PUB socket (handshake done).", registry=r
+        )
+        self.publish_peer_errors = Counter(
+            "streamer_publish_peer_errors",
+            "Peers of the PUB socket refused at the handshake, by reason: handshake (not ZMTP, bad greeting "
+            "or mechanism), auth (CURVE key not authorised).",
+            ["reason"],
+            registry=r,
+        )
+        for peer_reason in PeerError:
+            self.publish_peer_errors.labels(peer_reason.value)
         self.build = Info("streamer_build", "Version of the daemon, ONNX Runtime and providers in use.", registry=r)
 
     def add_stream(self, stream: str) -> None:
@@ -130,6 +143,12 @@ class Metrics:
 
     def http_client_error(self, reason: ClientError) -> None:
         self.http_client_errors.labels(reason.value).inc()
+
+    def subscribers(self, connected: int) -> None:
+        self.publish_subscribers.set(connected)
+
+    def peer_error(self, reason: PeerError) -> None:
+        self.publish_peer_errors.labels(reason.value).inc()
 
     def set_state(self, stream: str, state: StreamState) -> None:
         for s in StreamState:

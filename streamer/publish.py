@@ -24,6 +24,7 @@ from zmq.auth.thread import ThreadAuthenticator
 from streamer.codec import encode_result, encode_status
 from streamer.config import STATUS_TOPIC, PublishConfig
 from streamer.errors import ConfigError
+from streamer.peers import EVENTS, PeerEvents, PeerMonitor
 from streamer.records import Result, StatusEvent
 
 logger = logging.getLogger(__name__)
@@ -47,10 +48,13 @@ class PublishEvents(Protocol):
 class Publisher:
     """Owns the PUB socket in its own thread."""
 
-    def __init__(self, cfg: PublishConfig, base_dir: Path, events: PublishEvents) -> None:
+    def __init__(
+        self, cfg: PublishConfig, base_dir: Path, events: PublishEvents, peers: PeerEvents | None = None
+    ) -> None:
         self.cfg = cfg
         self._base = base_dir
         self._events = events
+        self._peers = peers
         self._queue: queue.Queue[object] = queue.Queue(maxsize=cfg.queue_size)
         self._thread = threading.Thread(target=self._run, name="publish", daemon=True)
         self._bound = threading.Event()
@@ -113,11 +117,18 @@ class Publisher:
             self._bind_error = str(exc)
             self._bound.set()
             return
+        monitor = None
+        if self._peers is not None:
+            monitor = PeerMonitor(sock.get_monitor_socket(EVENTS), self._peers)
+            monitor.start()
         self._bound.set()
         logger.info("publishing on %s", self.endpoint)
         try:
             self._loop(sock)
         finally:
+            if monitor is not None:
+                sock.disable_monitor()
+                monitor.join(1.0)
             sock.close(linger=500)
             if self._auth is not None:
                 self._auth.stop()

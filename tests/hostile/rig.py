@@ -68,7 +68,7 @@ HEADER = (
     "|---|---|---|---|---|---|"
 )
 
-_COUNTERS = ("streamer_http_client_errors_total", "streamer_config_reloads_total")
+_COUNTERS = ("streamer_http_client_errors_total", "streamer_config_reloads_total", "streamer_publish_peer_errors_total")
 
 
 def _counters(samples: Samples) -> dict[str, float]:
