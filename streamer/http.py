@@ -92,6 +92,7 @@ class HttpServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self._pending = 0  # route calls queued or running (loop thread only)
 
     # -- routes ------------------------------------------------------------------------------
     def add_route(self, path: str, handler: Route) -> None:
@@ -197,23 +198,35 @@ class HttpServer:
         query = dict(request.query)
         route = self._routes.get(request.path)
         if route is not None:
-            loop = asyncio.get_running_loop()
-            try:
-                reply = await asyncio.wait_for(
-                    loop.run_in_executor(self._pool, route, query), self.limits.request_timeout_s
-                )
-            except TimeoutError:
-                logger.warning("http: %s took over %.0f s", request.path, self.limits.request_timeout_s)
-                return web.Response(status=503, text="timed out\n")
-            except Exception as exc:  # a route's bug must cost one reply, not the server
-                logger.error("http: %s failed: %s: %s", request.path, type(exc).__name__, exc)
-                return web.Response(status=500, text="internal error\n")
-            return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type})
+            return await self._call(request.path, route, query, conn)
         stream = self._streams.get(request.path)
         if stream is not None:
             return await self._stream(request, conn, *stream, query)
         known = ", ".join(sorted(self.paths()))
         return web.Response(status=404, text=f"not found; try {known}\n")
+
+    async def _call(self, path: str, route: Route, query: Query, conn: Conn | None) -> web.StreamResponse:
+        """Run a plain route on a worker, unless too much is queued already."""
+        if self._pending >= self.limits.max_pending:
+            self._guard.events.http_client_error(ClientError.REFUSED)
+            return web.Response(status=503, text="busy\n", headers={"Retry-After": "1"})
+        self._pending += 1
+        loop = asyncio.get_running_loop()
+        try:
+            reply = await asyncio.wait_for(
+                loop.run_in_executor(self._pool, _unless_gone, route, query, conn), self.limits.request_timeout_s
+            )
+        except TimeoutError:
+            logger.warning("http: %s took over %.0f s", path, self.limits.request_timeout_s)
+            return web.Response(status=503, text="timed out\n")
+        except Exception as exc:  # a route's bug must cost one reply, not the server
+            logger.error("http: %s failed: %s: %s", path, type(exc).__name__, exc)
+            return web.Response(status=500, text="internal error\n")
+        finally:
+            self._pending -= 1
+        if reply is None:  # the client left before a worker got to it
+            return web.Response(status=499)
+        return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type})
 
     async def _stream(
         self, request: web.BaseRequest, conn: Conn | None, content_type: str, chunks: Chunks, query: Query
@@ -229,6 +242,13 @@ class HttpServer:
         except ConnectionError:
             pass  # the client left: counted when its connection is lost
         return response
+
+
+def _unless_gone(route: Route, query: Query, conn: Conn | None) -> Reply | None:
+    """On a worker: the route's reply, or None if the client has gone meanwhile (its work is skipped)."""
+    if conn is not None and conn.gone:
+        return None
+    return route(query)
 
 
 def _family(host: str) -> socket.AddressFamily:

@@ -39,7 +39,7 @@ class ClientError(StrEnum):
     OVERSIZED = "oversized"  # request line, a header or the header count over the limits
     DISCONNECTED = "disconnected"  # reset, or gone in the middle of a request
     EVICTED = "evicted"  # an idle connection closed to make room for a new one at the bound
-    REFUSED = "refused"  # a new connection turned away: at the bound with nothing idle, or out of fds
+    REFUSED = "refused"  # turned away: at the bound with nothing idle, out of fds, or workers all busy
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,9 @@ class Limits:
     idle_timeout_s: float = 60.0
     request_timeout_s: float = 10.0
     workers: int = 2
+    # Route calls waiting for a worker: past this a request gets a 503 at once, so a flood of
+    # /metrics requests cannot queue minutes of work (counted as refused).
+    max_pending: int = 32
     max_line_bytes: int = 8190
     max_headers: int = 64
 
@@ -68,6 +71,7 @@ class Conn:
     requests: int = 0
     active: int = 0
     closed_by_us: bool = False
+    gone: bool = False  # the connection is closed: work still queued for it is skipped
 
 
 class Guard:
@@ -98,6 +102,7 @@ class Guard:
         conn = self.conns.pop(key, None)
         if conn is None:
             return
+        conn.gone = True
         if not conn.closed_by_us and (exc is not None or conn.active):
             self.events.http_client_error(ClientError.DISCONNECTED)
         self.events.http_connections(len(self.conns))

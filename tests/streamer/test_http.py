@@ -217,3 +217,36 @@ def test_idle_connections_cost_no_threads_and_stop_is_quick(events: Events) -> N
     assert time.monotonic() - t0 < 1.0
     assert all(closed_within(s, 0.5)[0] for s in socks[:20])
     assert events.errors[ClientError.TIMEOUT] == 0
+
+
+def test_a_flood_of_requests_queues_bounded_work_and_skips_clients_gone(events: Events) -> None:
+    server = HttpServer("127.0.0.1", 0, events, Limits(workers=1, max_pending=4, request_timeout_s=5))
+    calls: list[float] = []
+
+    def slow(_q: Query) -> Reply:
+        calls.append(time.monotonic())
+        time.sleep(0.1)
+        return Reply(200, "text/plain", b"ok\n")
+
+    server.add_route("/slow", slow)
+    server.start()
+    try:
+        for _ in range(40):  # ask and leave at once (RST)
+            s = raw(server)
+            s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+            s.close()
+        time.sleep(1.0)
+        assert len(calls) < 10, f"{len(calls)} route calls ran for 40 clients that had left"
+        refused_flood = events.errors[ClientError.REFUSED]
+        held = [raw(server) for _ in range(12)]
+        for s in held:
+            s.sendall(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        for s in held:
+            s.settimeout(5)
+        replies = [s.recv(100) for s in held]
+        busy = sum(r.startswith(b"HTTP/1.1 503") for r in replies)
+        assert busy >= 12 - 4 - 1, replies
+        assert events.errors[ClientError.REFUSED] - refused_flood == busy
+    finally:
+        server.stop()
