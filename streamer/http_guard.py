@@ -10,8 +10,6 @@ the server gives up on is counted by reason.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
 import gc
 import logging
 import resource
@@ -23,12 +21,12 @@ from typing import Any, Protocol
 
 from aiohttp import http_exceptions
 
+from streamer.memory import trim_heap
+
 logger = logging.getLogger("streamer.http")
 
 # Connections whose closing counts as a surge worth releasing memory after.
 SURGE = 100
-_LIBC_NAME = ctypes.util.find_library("c")
-_LIBC = ctypes.CDLL(_LIBC_NAME) if _LIBC_NAME else None
 
 
 class ClientError(StrEnum):
@@ -138,8 +136,7 @@ class Guard:
         if self._peak >= SURGE and len(self.conns) < self._peak // 4:
             self._peak = len(self.conns)
             gc.collect()
-            if _LIBC is not None and hasattr(_LIBC, "malloc_trim"):
-                _LIBC.malloc_trim(0)
+            trim_heap()
 
 
 class ClientLog(logging.Logger):

@@ -11,13 +11,21 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from enum import StrEnum
 from typing import Protocol
 
 import zmq
 from zmq.utils.monitor import recv_monitor_message
 
+from streamer.memory import trim_heap
+
 logger = logging.getLogger(__name__)
+
+# After a peer leaves, trim the heap once things are quiet for this long (and not more often than
+# every TRIM_EVERY_S): what libzmq held for the peer's subscriptions is freed but stays in RSS.
+TRIM_AFTER_S = 1.0
+TRIM_EVERY_S = 5.0
 
 EVENTS = (
     zmq.EVENT_HANDSHAKE_SUCCEEDED
@@ -51,11 +59,16 @@ class PeerMonitor(threading.Thread):
         self._monitor = monitor
         self._events = events
         self._connected: set[int] = set()
+        self._trim_at: float | None = None
+        self._trimmed = 0.0
 
     def run(self) -> None:
         try:
             while True:
                 try:
+                    if not self._monitor.poll(int(TRIM_AFTER_S * 1000)):
+                        self._maybe_trim(time.monotonic())
+                        continue
                     event = recv_monitor_message(self._monitor)
                 except zmq.ZMQError:
                     return
@@ -66,11 +79,18 @@ class PeerMonitor(threading.Thread):
         finally:
             self._monitor.close(linger=0)
 
+    def _maybe_trim(self, now: float) -> None:
+        if self._trim_at is not None and now >= self._trim_at and now - self._trimmed >= TRIM_EVERY_S:
+            trim_heap()
+            self._trimmed, self._trim_at = now, None
+
     def _on(self, kind: int, fd: int) -> None:
         if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
             self._connected.add(fd)
         elif kind == zmq.EVENT_DISCONNECTED:
-            self._connected.discard(fd)
+            if fd in self._connected:
+                self._connected.discard(fd)
+                self._trim_at = time.monotonic() + TRIM_AFTER_S
         elif kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             self._events.peer_error(PeerError.AUTH)
             logger.debug("publish: a peer failed CURVE authentication")
