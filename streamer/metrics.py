@@ -101,8 +101,10 @@ class Metrics:
         )
         for reason in ClientError:
             self.http_client_errors.labels(reason.value)
-        self.publish_subscribers = Gauge(
-            "streamer_publish_subscribers", "Peers connected to the PUB socket (handshake done).", registry=r
+        self.publish_connections_open = Gauge(
+            "streamer_publish_connections",
+            "Open connections to the PUB socket (subscribers, and peers still in their handshake).",
+            registry=r,
         )
         self.publish_peer_errors = Counter(
             "streamer_publish_peer_errors",
@@ -144,8 +146,8 @@ class Metrics:
     def http_client_error(self, reason: ClientError) -> None:
         self.http_client_errors.labels(reason.value).inc()
 
-    def subscribers(self, connected: int) -> None:
-        self.publish_subscribers.set(connected)
+    def publish_connections(self, open_now: int) -> None:
+        self.publish_connections_open.set(open_now)
 
     def peer_error(self, reason: PeerError) -> None:
         self.publish_peer_errors.labels(reason.value).inc()

@@ -1,10 +1,10 @@
 """Who is connected to the PUB socket, and who failed to: libzmq's socket monitor, read in a thread.
 
 libzmq handles subscribers itself and says nothing of them unless asked; its monitor reports each
-connection's handshake and disconnect. This thread turns those into the number of connected
-subscribers and a count of peers refused at the handshake (not ZMTP, a wrong mechanism, a CURVE
-key not authorised). A peer cut off for an oversized frame is reported by libzmq as a plain
-disconnect, so it shows only as a subscriber gone.
+connection accepted, each failed handshake and each disconnect. This thread turns those into the
+number of open connections and a count of peers refused at the handshake (not ZMTP, a wrong
+mechanism, a CURVE key not authorised). A peer cut off for an oversized frame is reported by
+libzmq as a plain disconnect, so it shows only as a connection gone.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ TRIM_AFTER_S = 1.0
 TRIM_EVERY_S = 5.0
 
 EVENTS = (
-    zmq.EVENT_HANDSHAKE_SUCCEEDED
+    zmq.EVENT_ACCEPTED
     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL
     | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
     | zmq.EVENT_HANDSHAKE_FAILED_AUTH
@@ -47,7 +47,7 @@ class PeerError(StrEnum):
 class PeerEvents(Protocol):
     """What the monitor reports (implemented by the metrics)."""
 
-    def subscribers(self, connected: int) -> None: ...
+    def publish_connections(self, open_now: int) -> None: ...
     def peer_error(self, reason: PeerError) -> None: ...
 
 
@@ -72,10 +72,10 @@ class PeerMonitor(threading.Thread):
                     event = recv_monitor_message(self._monitor)
                 except zmq.ZMQError:
                     return
-                kind, fd = event["event"], int(event["value"])
+                kind, value = event["event"], int(event["value"])  # a descriptor, or an error code
                 if kind == zmq.EVENT_MONITOR_STOPPED:
                     return
-                self._on(kind, fd)
+                self._on(kind, value)
         finally:
             self._monitor.close(linger=0)
 
@@ -84,12 +84,12 @@ class PeerMonitor(threading.Thread):
             trim_heap()
             self._trimmed, self._trim_at = now, None
 
-    def _on(self, kind: int, fd: int) -> None:
-        if kind == zmq.EVENT_HANDSHAKE_SUCCEEDED:
-            self._connected.add(fd)
+    def _on(self, kind: int, value: int) -> None:
+        if kind == zmq.EVENT_ACCEPTED:
+            self._connected.add(value)
         elif kind == zmq.EVENT_DISCONNECTED:
-            if fd in self._connected:
-                self._connected.discard(fd)
+            if value in self._connected:
+                self._connected.discard(value)
                 self._trim_at = time.monotonic() + TRIM_AFTER_S
         elif kind == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
             self._events.peer_error(PeerError.AUTH)
@@ -97,4 +97,4 @@ class PeerMonitor(threading.Thread):
         else:
             self._events.peer_error(PeerError.HANDSHAKE)
             logger.debug("publish: a peer failed the ZMTP handshake")
-        self._events.subscribers(len(self._connected))
+        self._events.publish_connections(len(self._connected))
