@@ -23,6 +23,7 @@ from tests.integration.robust_rig import Ports, config_data, file_stream, start_
 from tests.support.fixtures import DaemonFactory
 from tests.support.media import Clips
 from tests.support.procs import wait_until
+from tests.support.tools import tools_required
 
 pytestmark = pytest.mark.integration
 
@@ -35,15 +36,21 @@ def unprivileged(argv: list[str]) -> list[str]:
         return argv
     setpriv = shutil.which("setpriv")
     if setpriv is None:
-        pytest.skip("running as root without setpriv: cannot make a file unreadable to the daemon")
+        reason = "running as root without setpriv (Debian package: util-linux): no file is unreadable to it"
+        if tools_required():
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
     return [setpriv, "--bounding-set=-dac_override,-dac_read_search", *argv]
 
 
 def lock(path: Path, mode: int) -> None:
-    """Make ``path`` unreadable to the daemon (owned by nobody when we are root)."""
+    """Make ``path`` unreadable to the daemon: owned by nobody with ``mode`` when we are root (the
+    daemon then runs without root's override), else no permission at all for its owner, us."""
     if os.geteuid() == 0:
         os.chown(path, NOBODY, NOBODY)
-    path.chmod(mode)
+        path.chmod(mode)
+    else:
+        path.chmod(0)
 
 
 @pytest.fixture
