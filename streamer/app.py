@@ -7,22 +7,22 @@ signals the loop ticks: READY once results flow, WATCHDOG only while every stage
 from __future__ import annotations
 
 import logging
-import queue
 import signal
 import time
 from pathlib import Path
-from types import FrameType
 
 from streamer import __version__, systemd
 from streamer.config import Config, load_config
 from streamer.credentials import redact
 from streamer.errors import ConfigError
-from streamer.metrics import Metrics, MetricsServer
+from streamer.http import HttpServer, Limits, raise_fd_limit
+from streamer.metrics import Metrics, serve_metrics
 from streamer.modelset import ModelSet, load_models
 from streamer.pipeline import Pipeline
 from streamer.publish import Publisher
 from streamer.records import DropReason, StatusEvent, StatusKind
 from streamer.runtime import version as ort_version
+from streamer.signals import SignalQueue
 from streamer.sources import configure_ffmpeg, resolve
 
 logger = logging.getLogger(__name__)
@@ -31,38 +31,46 @@ logger = logging.getLogger(__name__)
 # camera down at boot must not make systemd kill and restart us in a loop).
 READY_GRACE_S = 10.0
 STATUS_EVERY_S = 5.0
+# Descriptors beyond the HTTP connections: cameras, capture processes, ZeroMQ, models, logs.
+FD_RESERVE = 1024
 
 
 class Daemon:
     """One daemon process: owns the metrics server, the publisher and the running pipeline."""
 
-    def __init__(self, config_path: Path, config: Config) -> None:
+    def __init__(self, config_path: Path, config: Config, signals: SignalQueue | None = None) -> None:
         self.config_path = config_path
         self.config = config
         self.metrics = Metrics()
-        self._signals: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._signals = signals if signals is not None else SignalQueue()
         self._running = True
         self.pipeline: Pipeline | None = None
         self.publisher: Publisher | None = None
-        self.server: MetricsServer | None = None
+        self.server: HttpServer | None = None
 
     # -- start-up ----------------------------------------------------------------------------
     def start(self) -> None:
         """Load models, bind sockets, start streams. Raises ConfigError for anything misconfigured;
-        the caller then calls :meth:`shutdown`, which closes whatever was opened."""
+        the caller then calls :meth:`shutdown`, which closes whatever was opened. A SIGTERM during
+        start-up ends it between phases (models can take long to load): :meth:`loop` then exits."""
         configure_ffmpeg()
         # Bind first: subscribers that were waiting connect while the models load, and so do
         # not miss the first results.
-        self.publisher = Publisher(self.config.publish, Path(self.config.base_dir), _PublishRouter(self))
+        self.publisher = Publisher(
+            self.config.publish, Path(self.config.base_dir), _PublishRouter(self), peers=self.metrics
+        )
         self.publisher.start()
+        if self._signals.stop_requested.is_set():
+            return
         models = load_models(self.config)
+        if self._signals.stop_requested.is_set():
+            return
         providers = sorted({m.provider for m in models.all()})
         self.metrics.build.info(
             {"version": __version__, "onnxruntime": ort_version(), "providers": ",".join(providers)}
         )
         if self.config.metrics.enabled:
-            host, _, port = self.config.metrics.listen.rpartition(":")
-            self.server = MetricsServer(self.metrics.registry, self._health, host.strip("[]"), int(port))
+            self.server = self._http_server()
             self.server.start()
         self.pipeline = self._new_pipeline(self.config, models)
         self.pipeline.start()
@@ -70,6 +78,18 @@ class Daemon:
         logger.info(
             "streamer %s running: %d stream(s), models on %s", __version__, len(self.config.streams), providers
         )
+
+    def _http_server(self) -> HttpServer:
+        m = self.config.metrics
+        # Each connection is a descriptor: room for all of them beside cameras, sockets and libraries.
+        fds = raise_fd_limit(m.max_connections + FD_RESERVE)
+        if fds < m.max_connections + FD_RESERVE:
+            logger.warning("open-files limit %d is low for metrics.max_connections %d", fds, m.max_connections)
+        host, _, port = m.listen.rpartition(":")
+        limits = Limits(m.max_connections, m.header_timeout_s, m.idle_timeout_s)
+        server = HttpServer(host.strip("[]"), int(port), self.metrics, limits)
+        serve_metrics(server, self.metrics.registry, self._health)
+        return server
 
     def _new_pipeline(self, config: Config, models: ModelSet) -> Pipeline:
         if self.publisher is None:
@@ -83,13 +103,6 @@ class Daemon:
         return p.health(self.config.metrics.health_max_age_s, self.config.pipeline.stall_after_s)
 
     # -- main loop ---------------------------------------------------------------------------
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self._signals.put(signum)
-
-    def install_signals(self) -> None:
-        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(sig, self._on_signal)
-
     def loop(self) -> int:
         """Serve until SIGTERM/SIGINT; returns the exit code."""
         started = time.monotonic()
@@ -99,10 +112,7 @@ class Daemon:
         last_status = 0.0
         last_processed = 0
         while self._running:
-            try:
-                signum = self._signals.get(timeout=tick)
-            except queue.Empty:
-                signum = None
+            signum = self._signals.get(timeout=tick)
             if signum is not None:
                 handler = getattr(self, f"handle_{signal.Signals(signum).name.lower()}", None)
                 if handler is not None:
@@ -182,7 +192,14 @@ class Daemon:
             models = load_models(new)
             logger.info("reload: models, pipeline, capture or tracking settings changed; restarting every stream")
             fresh = self._new_pipeline(new, models)
+            running = p.stream_configs()
             p.stop()
+            # The old pipeline stopped without removing anything: forget the series of the streams
+            # the new config drops, or they stay behind (a removed dead camera would stay down).
+            for name in set(running) - {s.name for s in new.streams if s.enabled}:
+                self.metrics.remove_stream(name)
+                if self.publisher is not None:
+                    self.publisher.status(StatusEvent(StatusKind.STREAM_REMOVED, name))
             self.pipeline = fresh
             fresh.start()
             self.config = new
@@ -230,11 +247,15 @@ class _PublishRouter:
             self._daemon.pipeline.dropped(stream, reason)
 
 
-def run(config_path: Path) -> int:
-    """``streamer run``: returns the process exit code; ConfigError propagates (exit 2)."""
+def run(config_path: Path, signals: SignalQueue | None = None) -> int:
+    """``streamer run``: returns the process exit code; ConfigError propagates (exit 2).
+
+    ``signals`` is the queue the CLI installed before importing this module (and its slow imports).
+    """
+    if signals is None:
+        signals = SignalQueue().install()
     config = load_config(config_path)
-    daemon = Daemon(config_path, config)
-    daemon.install_signals()
+    daemon = Daemon(config_path, config, signals)
     try:
         daemon.start()
     except ConfigError:

@@ -15,7 +15,6 @@ import threading
 from pathlib import Path
 
 from streamer import __version__
-from streamer.config import DEFAULT_ENDPOINT, load_config
 from streamer.errors import ConfigError, StreamerError
 
 logger = logging.getLogger("streamer")
@@ -46,7 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         "--model", type=Path, default=None, help="describe an ONNX model and the config keys it needs (no config read)"
     )
     subp = sub.add_parser("subscribe", help="print published messages as JSON lines")
-    subp.add_argument("--endpoint", default=DEFAULT_ENDPOINT)
+    subp.add_argument("--endpoint", default=None, help="publisher endpoint (default: the default publish endpoint)")
     subp.add_argument("--stream", default=None, help="only this stream's results")
     subp.add_argument("--count", type=int, default=None, help="exit after this many messages")
     subp.add_argument("--timeout", type=float, default=None, help="exit after this many seconds")
@@ -76,13 +75,19 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    # Handlers first: the imports below (pydantic, OpenCV, ONNX Runtime) and loading the models take
+    # a while, and a SIGTERM or SIGHUP meanwhile must not kill the process with the default action.
+    from streamer.signals import SignalQueue
+
+    signals = SignalQueue().install()
     from streamer.app import run
+    from streamer.config import load_config
 
     path = Path(args.config)
     if args.print:
         config = load_config(path)
         _print_in_background(config.publish.endpoint)
-    return run(path)
+    return run(path, signals)
 
 
 def _print_in_background(endpoint: str) -> None:
@@ -108,6 +113,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(line)
         return EXIT_OK
     from streamer.check import plan
+    from streamer.config import load_config
 
     path = Path(args.config)
     for line in plan(load_config(path), path):
@@ -117,9 +123,13 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_subscribe(args: argparse.Namespace) -> int:
+    from streamer.config import DEFAULT_ENDPOINT
     from streamer.subscribe import json_lines, open_sub, receive
 
-    sock = open_sub(args.endpoint, args.stream, server_key=args.curve_server_key, client_cert=args.curve_client_cert)
+    sock = open_sub(
+        args.endpoint or DEFAULT_ENDPOINT, args.stream,
+        server_key=args.curve_server_key, client_cert=args.curve_client_cert,
+    )
     try:
         receive(sock, args.stream, json_lines(), count=args.count, timeout_s=args.timeout,
                 include_status=not args.no_status)

@@ -63,6 +63,11 @@ class MetricsConfig(_Strict):
     listen: str = DEFAULT_METRICS
     # A stream whose newest frame is older than this makes /healthz unhealthy.
     health_max_age_s: Seconds = 5.0
+    # The HTTP port's bounds: open connections (at the bound the longest-idle one is closed to make
+    # room), time for a new connection to send its first request, and between two requests.
+    max_connections: int = Field(default=1024, ge=1, le=100_000)
+    header_timeout_s: Seconds = 10.0
+    idle_timeout_s: Seconds = 60.0
 
     @field_validator("listen")
     @classmethod

@@ -1,8 +1,8 @@
-"""Prometheus metrics, each defined once against an injectable registry, and the HTTP endpoint.
+"""Prometheus metrics, each defined once against an injectable registry, and their HTTP routes.
 
-The server answers ``/metrics`` (Prometheus text format) and ``/healthz`` (200 when healthy,
-503 otherwise, with a JSON body saying why). It is the only module that imports
-prometheus_client.
+``serve_metrics`` adds ``/metrics`` (Prometheus text format) and ``/healthz`` (200 when healthy,
+503 otherwise, with a JSON body saying why) to the daemon's HTTP server (:mod:`streamer.http`).
+This is the only module that imports prometheus_client.
 """
 
 from __future__ import annotations
@@ -10,10 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from prometheus_client import (
@@ -30,7 +27,8 @@ from prometheus_client import (
 )
 
 from streamer.clip_events import ClipError
-from streamer.errors import ConfigError
+from streamer.http import ClientError, HttpServer, Query, Reply
+from streamer.peers import PeerError
 from streamer.records import DropReason, StreamState
 from streamer.zone_metrics import ZoneMetrics
 
@@ -116,6 +114,32 @@ class Metrics:
         )
         for reason in ClipError:
             self.clip_errors.labels(reason.value)
+        self.http_connections_open = Gauge(
+            "streamer_http_connections", "Open connections to the HTTP port (metrics, health, live view).", registry=r
+        )
+        self.http_client_errors = Counter(
+            "streamer_http_client_errors",
+            "HTTP clients the server gave up on, by reason: timeout, malformed, oversized, disconnected, "
+            "evicted (idle, closed to make room), refused (at the connection bound or out of fds).",
+            ["reason"],
+            registry=r,
+        )
+        for client_reason in ClientError:
+            self.http_client_errors.labels(client_reason.value)
+        self.publish_connections_open = Gauge(
+            "streamer_publish_connections",
+            "Open connections to the PUB socket (subscribers, and peers still in their handshake).",
+            registry=r,
+        )
+        self.publish_peer_errors = Counter(
+            "streamer_publish_peer_errors",
+            "Peers of the PUB socket refused at the handshake, by reason: handshake (not ZMTP, bad greeting "
+            "or mechanism), auth (CURVE key not authorised).",
+            ["reason"],
+            registry=r,
+        )
+        for peer_reason in PeerError:
+            self.publish_peer_errors.labels(peer_reason.value)
         self.build = Info("streamer_build", "Version of the daemon, ONNX Runtime and providers in use.", registry=r)
 
     def add_stream(self, stream: str) -> None:
@@ -147,6 +171,18 @@ class Metrics:
                 metric.remove(*labels)
         self.zones.remove_stream(stream)
 
+    def http_connections(self, open_now: int) -> None:
+        self.http_connections_open.set(open_now)
+
+    def http_client_error(self, reason: ClientError) -> None:
+        self.http_client_errors.labels(reason.value).inc()
+
+    def publish_connections(self, open_now: int) -> None:
+        self.publish_connections_open.set(open_now)
+
+    def peer_error(self, reason: PeerError) -> None:
+        self.publish_peer_errors.labels(reason.value).inc()
+
     def set_state(self, stream: str, state: StreamState) -> None:
         for s in StreamState:
             self.stream_state.labels(stream, s.value).set(1 if s is state else 0)
@@ -156,52 +192,16 @@ class Metrics:
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 
 
-@dataclass
-class MetricsServer:
-    """``/metrics`` and ``/healthz`` over HTTP, in a daemon thread."""
+def serve_metrics(server: HttpServer, registry: CollectorRegistry, health: Health) -> None:
+    """Register ``/metrics`` (Prometheus text format) and ``/healthz`` (200 or 503, JSON saying why)."""
 
-    registry: CollectorRegistry
-    health: Health
-    host: str
-    port: int
-    _server: ThreadingHTTPServer | None = field(default=None, init=False)
+    def metrics(_query: Query) -> Reply:
+        return Reply(200, CONTENT_TYPE_LATEST, generate_latest(registry))
 
-    def start(self) -> None:
-        registry, health = self.registry, self.health
+    def healthz(_query: Query) -> Reply:
+        ok, detail = health()
+        body = json.dumps({"healthy": ok, **detail}, sort_keys=True).encode()
+        return Reply(200 if ok else 503, "application/json", body)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    self._reply(200, CONTENT_TYPE_LATEST, generate_latest(registry))
-                elif path == "/healthz":
-                    ok, detail = health()
-                    body = json.dumps({"healthy": ok, **detail}, sort_keys=True).encode()
-                    self._reply(200 if ok else 503, "application/json", body)
-                else:
-                    self._reply(404, "text/plain", b"not found; try /metrics or /healthz\n")
-
-            def _reply(self, code: int, ctype: str, body: bytes) -> None:
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                logger.debug("http: " + format, *args)
-
-        try:
-            self._server = ThreadingHTTPServer((self.host, self.port), Handler)
-        except OSError as exc:
-            raise ConfigError(f"metrics.listen: cannot listen on {self.host}:{self.port}: {exc.strerror}") from None
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, name="metrics-http", daemon=True).start()
-        logger.info("metrics on http://%s:%d/metrics", self.host, self.port)
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
+    server.add_route("/metrics", metrics)
+    server.add_route("/healthz", healthz)

@@ -24,11 +24,18 @@ from zmq.auth.thread import ThreadAuthenticator
 from streamer.codec import encode_event, encode_result, encode_status
 from streamer.config import EVENTS_TOPIC, STATUS_TOPIC, PublishConfig
 from streamer.errors import ConfigError
+from streamer.peers import EVENTS, PeerEvents, PeerMonitor
 from streamer.records import DropReason, EventMessage, Result, StatusEvent
 
 logger = logging.getLogger(__name__)
 
 _STOP = object()
+
+# What a subscriber sends a PUB socket is subscriptions: a flag byte and a topic (a stream name).
+# libzmq would otherwise buffer any frame a peer declares, up to gigabytes, until it disconnects;
+# a larger frame now closes that peer's connection at its header. CURVE handshake commands are
+# a few hundred bytes, well under it.
+MAX_INBOUND_BYTES = 4096
 
 
 class PublishEvents(Protocol):
@@ -41,12 +48,15 @@ class PublishEvents(Protocol):
 class Publisher:
     """Owns the PUB socket in its own thread."""
 
-    def __init__(self, cfg: PublishConfig, base_dir: Path, events: PublishEvents) -> None:
+    def __init__(
+        self, cfg: PublishConfig, base_dir: Path, events: PublishEvents, peers: PeerEvents | None = None
+    ) -> None:
         self.cfg = cfg
         self._base = base_dir
         self._events = events
+        self._peers = peers
         self._queue: queue.Queue[object] = queue.Queue(maxsize=cfg.queue_size)
-        self._thread = threading.Thread(target=self._run, name=DropReason.PUBLISH, daemon=True)
+        self._thread = threading.Thread(target=self._run, name="publish", daemon=True)
         self._bound = threading.Event()
         self._bind_error: str | None = None
         self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
@@ -71,6 +81,7 @@ class Publisher:
     def _socket(self) -> zmq.Socket[bytes]:
         sock: zmq.Socket[bytes] = self._ctx.socket(zmq.PUB)
         sock.setsockopt(zmq.SNDHWM, self.cfg.send_hwm)
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_INBOUND_BYTES)
         sock.setsockopt(zmq.LINGER, 500)
         curve = self.cfg.curve
         if curve is not None:
@@ -106,11 +117,18 @@ class Publisher:
             self._bind_error = str(exc)
             self._bound.set()
             return
+        monitor = None
+        if self._peers is not None:
+            monitor = PeerMonitor(sock.get_monitor_socket(EVENTS), self._peers)
+            monitor.start()
         self._bound.set()
         logger.info("publishing on %s", self.endpoint)
         try:
             self._loop(sock)
         finally:
+            if monitor is not None:
+                sock.disable_monitor()
+                monitor.join(1.0)
             sock.close(linger=500)
             if self._auth is not None:
                 self._auth.stop()

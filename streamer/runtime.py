@@ -264,13 +264,26 @@ def inspect(path: Path) -> SessionInfo:
     return SessionInfo(inputs, outputs, dict(session.get_modelmeta().custom_metadata_map), shapes)
 
 
+def _check_readable(path: Path, where: str) -> None:
+    """Fail with one line naming the path when the model cannot be read (missing, a directory, or
+    not readable by this user, e.g. a root-only models folder under a systemd DynamicUser)."""
+    try:
+        if not path.exists():
+            raise ModelError(f"{where}.path: no such file: {path}")
+        if not path.is_file():
+            raise ModelError(f"{where}.path: not a file: {path}")
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise ModelError(f"{where}.path: permission denied: {path} (the daemon's user cannot read it)") from None
+    except OSError as exc:
+        raise ModelError(f"{where}.path: cannot read {path}: {exc.strerror}") from None
+
+
 def load_model(name: str, path: Path, cfg: ModelConfig, max_batch: int) -> Model:
     """Open, describe, check and warm up one model; every failure is a ModelError naming it."""
     where = f"models.{name}"
-    if not path.exists():
-        raise ModelError(f"{where}.path: no such file: {path}")
-    if not path.is_file():
-        raise ModelError(f"{where}.path: not a file: {path}")
+    _check_readable(path, where)
     threads = intra_op_threads(cfg, cfg.kind)
     session = _session(path, cfg, where, threads)
     props = dict(session.get_modelmeta().custom_metadata_map)
