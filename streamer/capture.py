@@ -18,7 +18,16 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from streamer.capture_policy import FileId, Pacer, backoff_delay, file_id, file_problem, lower_priority
+from streamer.capture_policy import (
+    CorruptRun,
+    FileId,
+    Pacer,
+    backoff_delay,
+    file_id,
+    file_problem,
+    lower_priority,
+    missing_frames,
+)
 from streamer.config import CaptureConfig, StreamConfig
 from streamer.records import Frame, FrameInfo, StreamState
 from streamer.sources import Source, SourceKind, declared_frames, native_fps, open_capture, plays_offline
@@ -66,6 +75,7 @@ class CaptureWorker(threading.Thread):
         self._seq = start_seq
         self._epoch = start_epoch
         self._rng = random.Random()
+        self._corrupt = 0  # corrupt frames counted in the current pass over the source
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -104,7 +114,11 @@ class CaptureWorker(threading.Thread):
             self._follow_live()
 
     def _play_file(self) -> None:
-        """Read a file once, or over and over with ``loop``; a file that is not a usable video fails."""
+        """Read a file once, or over and over with ``loop``; a file that is not a usable video fails.
+
+        A looping file whose frames stop decoding partway (a truncated tail, a damaged middle)
+        plays the part that decodes, with one warning and the lost frames counted as corrupt.
+        """
         self._set(StreamState.CONNECTING)
         cap = self._open()
         if cap is None:
@@ -112,13 +126,17 @@ class CaptureWorker(threading.Thread):
             return
         pacer = Pacer(native_fps(cap)) if self.cfg.realtime else None
         opened = file_id(str(self.source.target))
+        warned = False
         try:
             while True:
+                self._corrupt = 0
                 frames = self._read_loop(cap, reconnect=False, pacer=pacer)
                 if self.stop_event.is_set():
                     break
-                problem = file_problem(frames, declared_frames(cap))
-                if problem is not None:
+                declared = declared_frames(cap)
+                problem = file_problem(frames, declared)
+                missing = missing_frames(frames, declared)
+                if problem is not None and not (self.cfg.loop and missing):
                     logger.error("stream %s: %s: %s", self.cfg.name, self.source.display, problem)
                     self._set(StreamState.FAILED, problem)
                     return
@@ -126,17 +144,33 @@ class CaptureWorker(threading.Thread):
                     logger.info("stream %s: end of file after %d frames", self.cfg.name, frames)
                     self._set(StreamState.STOPPED, "end of file")
                     return
+                if missing:
+                    if not warned:
+                        warned = True
+                        logger.warning(
+                            "stream %s: %s: %s; looping over the frames that decode",
+                            self.cfg.name, self.source.display, problem,
+                        )
+                    self._drop_corrupt(max(0, missing - self._corrupt))
                 logger.debug("stream %s: end of file, looping", self.cfg.name)
                 self._epoch += 1  # the clip jumps back: a new sequence
-                cap, opened = self._rewind(cap, opened)
+                cap, opened, reopened = self._rewind(cap, opened)
                 if cap is None:
                     self._fail_unless_stopped(f"cannot open {self.source.display} again: deleted or not a video")
                     return
+                if reopened and pacer is not None:
+                    pacer = Pacer(native_fps(cap))  # a replaced clip plays at its own rate
+                    warned = False
         finally:
             if cap is not None:
                 cap.release()
             self.heartbeat = time.monotonic()
         self._set(StreamState.STOPPED, "stopped")
+
+    def _drop_corrupt(self, frames: int) -> None:
+        for _ in range(frames):
+            self._events.dropped(self.cfg.name, "corrupt")
+        self._corrupt += frames
 
     def _fail_unless_stopped(self, why: str) -> None:
         if self.stop_event.is_set():
@@ -144,16 +178,19 @@ class CaptureWorker(threading.Thread):
         else:
             self._set(StreamState.FAILED, why)
 
-    def _rewind(self, cap: cv2.VideoCapture, opened: FileId | None) -> tuple[cv2.VideoCapture | None, FileId | None]:
+    def _rewind(
+        self, cap: cv2.VideoCapture, opened: FileId | None
+    ) -> tuple[cv2.VideoCapture | None, FileId | None, bool]:
         """Back to the first frame: seek if the file is unchanged, else reopen it (or fail if gone).
 
-        Seeking keeps a looping file clear of the open lock in OpenCV's FFmpeg backend, which
-        holds every open (this file's too) while any camera is being opened.
+        Returns the capture, the file's identity and whether it was reopened. Seeking keeps a
+        looping file clear of the open lock in OpenCV's FFmpeg backend, which holds every open
+        (this file's too) while any camera is being opened.
         """
         if opened is not None and file_id(str(self.source.target)) == opened and cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
-            return cap, opened
+            return cap, opened, False
         cap.release()
-        return self._open(), file_id(str(self.source.target))
+        return self._open(), file_id(str(self.source.target)), True
 
     def _open(self, attempt: int = 0) -> cv2.VideoCapture | None:
         """Open the source; None if it cannot be opened now or we were stopped while waiting our turn."""
@@ -218,23 +255,33 @@ class CaptureWorker(threading.Thread):
         read_timeout = self.capture_cfg.read_timeout_s
         last_kept = -1e9
         count = 0
+        run = CorruptRun(self.capture_cfg.max_corrupt_run, read_timeout)
         while not self.stop_event.is_set():
             if pacer is not None:
                 wait = pacer.wait(time.monotonic())
                 if wait > 0 and self._sleep(wait):
                     break
             before = time.monotonic()
-            if not cap.grab():
-                break
-            if pacer is not None:
-                pacer.advance()
+            grabbed = cap.grab()
             now = time.monotonic()
             self.heartbeat = now
             if live and now - before >= read_timeout:
-                # The read timed out, yet grab() succeeded: after the interrupt FFmpeg drains the
-                # frames its decoder threads still held, one more timeout each. The source is gone.
+                # The read timed out. Even when grab() succeeded, that was FFmpeg draining the
+                # frames its decoder threads still held after the interrupt, one more timeout
+                # each. The source is gone.
                 logger.debug("stream %s: read took %.1fs; treating it as lost", self.cfg.name, now - before)
                 break
+            if not grabbed:
+                # A corrupt frame, or the end of the source: the next reads tell (see CorruptRun).
+                if run.failed(now):
+                    break
+                continue
+            corrupt = run.recovered()
+            if corrupt:
+                self._drop_corrupt(corrupt)
+                self._seq += corrupt  # a gap in seq, as for any dropped frame
+            if pacer is not None:
+                pacer.advance()
             count += 1
             if count == 1:
                 self._set(StreamState.UP)

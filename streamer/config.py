@@ -84,6 +84,9 @@ class PipelineConfig(_Strict):
 class CaptureConfig(_Strict):
     open_timeout_s: Seconds = 5.0
     read_timeout_s: Seconds = 3.0
+    # Reads in a row that may return no frame (corrupt, undecodable) before a source counts as lost;
+    # a run lasting read_timeout_s is lost sooner. Each corrupt frame is a drop, reason "corrupt".
+    max_corrupt_run: int = Field(default=50, ge=1, le=100_000)
     backoff_initial_s: Seconds = 0.5
     backoff_max_s: Seconds = 10.0
     # Niceness added to each capture thread of a live source (0 = none). Decoding runs in as many

@@ -37,7 +37,7 @@ logger = logging.getLogger(__name__)
 LATENCY_BUCKETS = (0.005, 0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 INFERENCE_BUCKETS = (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.0, 2.0)
 BATCH_BUCKETS = (1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256)
-DROP_REASONS = ("superseded", "max_fps", "publish", "error")
+DROP_REASONS = ("superseded", "max_fps", "publish", "error", "corrupt")
 
 
 class Metrics:
@@ -58,7 +58,8 @@ class Metrics:
         )
         self.frames_dropped = Counter(
             "streamer_frames_dropped",
-            "Frames dropped, by reason: superseded (a newer frame won), max_fps, publish (backlog), error.",
+            "Frames dropped, by reason: superseded (a newer frame won), max_fps, publish (backlog), error, "
+            "corrupt (undecodable, or missing from a truncated file).",
             ["stream", "reason"],
             registry=r,
         )

@@ -77,9 +77,18 @@ def resolve(stream: StreamConfig, config: Config) -> Source:
     return Source(SourceKind.FILE, str(path), str(path))
 
 
+# FFmpeg prints a line per undecodable frame ("No JPEG data found in image"): a feed with every
+# third JPEG corrupt wrote several lines a second per camera, past --log-level. The daemon counts
+# those frames (frames_dropped_total{reason="corrupt"}) instead; OPENCV_FFMPEG_LOGLEVEL=16 brings
+# FFmpeg's errors back.
+DEFAULT_FFMPEG_LOGLEVEL = "-8"  # AV_LOG_QUIET
+
+
 def configure_ffmpeg(options: str = DEFAULT_FFMPEG_OPTIONS) -> None:
-    """Default FFmpeg capture options for network sources, unless the environment sets them."""
+    """Default FFmpeg capture options for network sources and a quiet FFmpeg log, unless the environment
+    sets them (before the first open: OpenCV reads both once)."""
     os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", options)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", DEFAULT_FFMPEG_LOGLEVEL)
 
 
 def decoder_threads(cfg: CaptureConfig, streams: int, cores: int) -> int:
