@@ -70,6 +70,12 @@ class Metrics:
         self.reconnects = Counter(
             "streamer_stream_reconnects", "Successful reopenings of a lost live stream.", ["stream"], registry=r
         )
+        self.backoffs = Counter(
+            "streamer_stream_backoffs",
+            "Times a live stream's capture backed off: its source could not be opened or was lost.",
+            ["stream"],
+            registry=r,
+        )
         self.inference_seconds = Histogram(
             "streamer_inference_seconds", "Wall time of one batched model run.", ["model"],
             buckets=INFERENCE_BUCKETS, registry=r,
@@ -100,6 +106,7 @@ class Metrics:
         self.frames_processed.labels(stream)
         self.published.labels(stream)
         self.reconnects.labels(stream)
+        self.backoffs.labels(stream)
         for reason in DROP_REASONS:
             self.frames_dropped.labels(stream, reason)
         self.set_state(stream, StreamState.CONNECTING)
@@ -109,7 +116,7 @@ class Metrics:
         series: list[tuple[Any, tuple[str, ...]]] = [
             (m, (stream,))
             for m in (self.frames_captured, self.frames_processed, self.published, self.reconnects,
-                      self.stream_up, self.latency)
+                      self.backoffs, self.stream_up, self.latency)
         ]
         series += [(self.frames_dropped, (stream, reason)) for reason in DROP_REASONS]
         series += [(self.stream_state, (stream, state.value)) for state in StreamState]

@@ -209,6 +209,8 @@ class Pipeline:
         if not known:
             return
         self.metrics.set_state(stream, state)
+        if state is StreamState.BACKOFF:
+            self.metrics.backoffs.labels(stream).inc()
         log = logger.warning if state in (StreamState.FAILED, StreamState.BACKOFF) else logger.info
         log("stream %s: %s%s", stream, state.value, f" ({detail})" if detail else "")
         self.publisher.status(StatusEvent("stream_state", stream, state.value, detail))
