@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.hostile.sources_rig import sample
 from tests.integration.robust_rig import (
     Ports,
     config_data,
@@ -34,31 +35,6 @@ from tests.integration.robust_rig import (
 from tests.support.fixtures import DaemonFactory
 from tests.support.media import Clips
 from tests.support.mjpeg import HostileHttpServer, Hostility, MjpegServer
-from tests.support.procs import process_fds, process_threads, rss_bytes
-
-Sample = tuple[int, int, int]  # RSS bytes, fds, threads of the daemon and its capture processes
-
-
-def tree(pid: int) -> list[int]:
-    """A process and its descendants (the daemon and its capture processes)."""
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        for task in os.listdir(f"/proc/{p}/task"):
-            with open(f"/proc/{p}/task/{task}/children") as f:
-                todo += [int(c) for c in f.read().split()]
-    return out
-
-
-def sample(pid: int) -> Sample:
-    pids = tree(pid)
-    return (
-        sum(rss_bytes(p) for p in pids),
-        sum(len(process_fds(p)) for p in pids),
-        sum(process_threads(p) for p in pids),
-    )
-
 
 pytestmark = pytest.mark.integration
 
