@@ -15,14 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-import cv2
 import numpy as np
 
 from streamer.capture_file import play_file
 from streamer.capture_policy import CorruptRun, Pacer, backoff_delay, lower_priority
 from streamer.config import CaptureConfig, StreamConfig
 from streamer.records import Frame, FrameInfo, StreamState
-from streamer.sources import Source, SourceKind, open_capture, plays_offline
+from streamer.sources import Capture, Source, SourceKind, open_capture, plays_offline
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +118,7 @@ class CaptureWorker(threading.Thread):
         else:
             self.set_state(StreamState.FAILED, why)
 
-    def open_source(self, attempt: int = 0) -> cv2.VideoCapture | None:
+    def open_source(self, attempt: int = 0) -> Capture | None:
         """Open the source; None if it cannot be opened now or we were stopped while waiting our turn."""
         self.heartbeat = time.monotonic()
         cap = open_capture(self.source, self.capture_cfg, attempt, self._still_wanted, self.decoder_threads)
@@ -175,7 +174,7 @@ class CaptureWorker(threading.Thread):
         """Wait before the next open; True if asked to stop meanwhile."""
         return self._sleep(self._announce_backoff(attempt, why))
 
-    def read_frames(self, cap: cv2.VideoCapture, reconnect: bool, pacer: Pacer | None = None) -> int:
+    def read_frames(self, cap: Capture, reconnect: bool, pacer: Pacer | None = None) -> int:
         """Read until the source ends or fails or we are stopped; return the frames read."""
         min_gap = 1.0 / self.cfg.max_fps if self.cfg.max_fps else 0.0
         live = self.source.live

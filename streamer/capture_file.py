@@ -18,7 +18,7 @@ import cv2
 from streamer.capture_policy import FileId, Pacer, file_id, file_problem, missing_frames
 from streamer.config import StreamConfig
 from streamer.records import StreamState
-from streamer.sources import Source, declared_frames, native_fps
+from streamer.sources import Capture, Source, declared_frames, native_fps
 
 logger = logging.getLogger("streamer.capture")
 
@@ -34,8 +34,8 @@ class Player(Protocol):
     corrupt_in_pass: int
 
     def set_state(self, state: StreamState, detail: str = "") -> None: ...
-    def open_source(self, attempt: int = 0) -> cv2.VideoCapture | None: ...
-    def read_frames(self, cap: cv2.VideoCapture, reconnect: bool, pacer: Pacer | None = None) -> int: ...
+    def open_source(self, attempt: int = 0) -> Capture | None: ...
+    def read_frames(self, cap: Capture, reconnect: bool, pacer: Pacer | None = None) -> int: ...
     def drop_corrupt(self, frames: int) -> None: ...
     def fail_unless_stopped(self, why: str) -> None: ...
 
@@ -89,9 +89,7 @@ def play_file(w: Player) -> None:
     w.set_state(StreamState.STOPPED, "stopped")
 
 
-def rewind(
-    w: Player, cap: cv2.VideoCapture, opened: FileId | None
-) -> tuple[cv2.VideoCapture | None, FileId | None, bool]:
+def rewind(w: Player, cap: Capture, opened: FileId | None) -> tuple[Capture | None, FileId | None, bool]:
     """Back to the first frame: seek if the file is unchanged, else reopen it (None if it is gone).
 
     Returns the capture, the file's identity and whether it was reopened. Seeking keeps a looping

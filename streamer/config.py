@@ -6,6 +6,7 @@ file and the key, e.g. ``config.toml: streams[1].max_fps: Input should be greate
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
@@ -104,6 +105,10 @@ class CaptureConfig(_Strict):
     workers: int | Literal["auto"] = Field(default="auto")
     # Decoder threads FFmpeg may use per stream; 0 = share the cores between the streams.
     decoder_threads: int = Field(default=0, ge=0, le=64)
+    # What decodes files and network sources: "opencv", or "pyav" (PyAV, installed with the
+    # `pyav` extra), which publishes each frame at its real size when a source changes resolution
+    # mid-stream; OpenCV converts such frames to the first frame's size. Devices always use OpenCV.
+    decoder: Literal["opencv", "pyav"] = "opencv"
 
     @field_validator("workers")
     @classmethod
@@ -116,6 +121,8 @@ class CaptureConfig(_Strict):
     def _order(self) -> CaptureConfig:
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        if self.decoder == "pyav" and importlib.util.find_spec("av") is None:
+            raise ValueError('decoder = "pyav" needs PyAV: pip install "streamer[pyav]" (or av)')
         return self
 
 

@@ -2,7 +2,8 @@
 
 The good frames all arrive (two thirds of 25/s), each corrupt one is counted as a drop with
 ``reason="corrupt"``, the stream never reconnects, and a file stream beside it keeps its rate:
-with capture threads in the daemon (``workers = 0``) and in a capture process (``workers = 1``).
+with capture threads in the daemon (``workers = 0``) and in a capture process (``workers = 1``), and
+with either decoder (OpenCV, PyAV).
 """
 
 from __future__ import annotations
@@ -39,14 +40,14 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return tiny_models(tmp_path_factory.mktemp("models"))
 
 
-@pytest.mark.parametrize("workers", [0, 1])
-def test_every_third_jpeg_corrupt_costs_only_those_frames(
-    tmp_path: Path, models: dict[str, Any], clips: Clips, daemon_process: DaemonFactory, workers: int
+@pytest.mark.parametrize(("workers", "decoder"), [(0, "opencv"), (1, "opencv"), (0, "pyav")])
+def test_every_third_jpeg_corrupt_costs_only_those_frames(  # noqa: PLR0917 - pytest fixtures
+    tmp_path: Path, models: dict[str, Any], clips: Clips, daemon_process: DaemonFactory, workers: int, decoder: str
 ) -> None:
     with MjpegServer(FPS, corrupt_every=3) as camera:
         streams = [{"name": "cam", "source": camera.url()}, file_stream("good", clips.h264_long)]
         ports = Ports()
-        data = config_data(ports, models, streams, capture={"workers": workers})
+        data = config_data(ports, models, streams, capture={"workers": workers, "decoder": decoder})
         running = start_daemon(
             daemon_process, write_config(tmp_path / "c.toml", data), ports, wait_streams=("cam", "good")
         )
@@ -69,7 +70,7 @@ def test_every_third_jpeg_corrupt_costs_only_those_frames(
             corrupt = delta("streamer_frames_dropped_total", stream="cam", reason="corrupt")
             good_frames = (sent - corrupted) / dt
             report(
-                f"corrupt mjpeg, workers={workers}",
+                f"corrupt mjpeg, workers={workers}, decoder={decoder}",
                 cam_fps=cam_fps,
                 good_frames_served_per_s=good_frames,
                 corrupt_counted=corrupt,

@@ -1,0 +1,69 @@
+"""The PyAV decoder behind capture's VideoCapture subset, on real encoded files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import pytest
+
+from streamer.decode_av import AvCapture, capture_options
+from tests.support.media import Clips, make_resizing_clip
+from tests.support.tools import require_ffmpeg
+
+pytest.importorskip("av")
+
+
+def frames(cap: AvCapture | cv2.VideoCapture, misses: int = 30) -> tuple[int, list[tuple[int, int]]]:
+    """Frames read until ``misses`` failed reads in a row, and the sizes seen in order."""
+    count, sizes, failed = 0, [], 0
+    while failed < misses:
+        if not cap.grab():
+            failed += 1
+            continue
+        failed = 0
+        ok, image = cap.retrieve()
+        assert ok and image is not None
+        count += 1
+        size = (image.shape[1], image.shape[0])
+        if not sizes or sizes[-1] != size:
+            sizes.append(size)
+    return count, sizes
+
+
+def test_capture_options_read_opencvs_format() -> None:
+    assert capture_options("rtsp_transport;tcp|timeout;2000000") == {"rtsp_transport": "tcp", "timeout": "2000000"}
+    assert capture_options("") == {}
+    assert capture_options("junk|a;b") == {"a": "b"}
+
+
+def test_reads_rewinds_and_declares_like_opencv(clips: Clips) -> None:
+    for clip in (clips.h264, clips.mp4v, clips.truncated, clips.corrupt):
+        ours, theirs = AvCapture(str(clip), 5.0, 3.0), cv2.VideoCapture(str(clip), cv2.CAP_FFMPEG)
+        try:
+            assert ours.isOpened()
+            assert ours.get(cv2.CAP_PROP_FPS) == pytest.approx(theirs.get(cv2.CAP_PROP_FPS))
+            assert ours.get(cv2.CAP_PROP_FRAME_COUNT) == theirs.get(cv2.CAP_PROP_FRAME_COUNT)
+            assert frames(ours) == frames(theirs), clip.name  # the same frames, also past damage
+            assert ours.set(cv2.CAP_PROP_POS_FRAMES, 0)
+            assert frames(ours)[0] == frames(AvCapture(str(clip), 5.0, 3.0))[0]
+        finally:
+            ours.release()
+            theirs.release()
+
+
+def test_a_file_that_is_not_a_video_does_not_open(tmp_path: Path, clips: Clips) -> None:
+    noise = tmp_path / "noise.mp4"
+    noise.write_bytes(bytes(range(256)) * 64)
+    for path in (noise, clips.zero_length, tmp_path / "missing.mp4"):
+        cap = AvCapture(str(path), 2.0, 2.0)
+        assert not cap.isOpened() and not cap.grab()
+        cap.release()
+
+
+def test_frames_come_at_their_own_size(tmp_path: Path) -> None:
+    """One H.264 stream that changes resolution: PyAV gives each size, OpenCV the first size only."""
+    require_ffmpeg()
+    clip = make_resizing_clip(tmp_path / "resizing.mp4", [(320, 240), (640, 360)], seconds=1)
+    assert frames(AvCapture(str(clip), 5.0, 3.0)) == (50, [(320, 240), (640, 360)])
+    assert frames(cv2.VideoCapture(str(clip), cv2.CAP_FFMPEG)) == (50, [(320, 240)])  # why decoder = "pyav"
