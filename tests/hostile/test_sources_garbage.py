@@ -51,9 +51,9 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return tiny_models(tmp_path_factory.mktemp("models"))
 
 
-@pytest.mark.parametrize("workers", [0, 1])
-def test_garbage_sources_cost_nothing_and_leak_nothing(
-    tmp_path: Path, models: dict[str, Any], clips: Clips, daemon_process: DaemonFactory, workers: int
+@pytest.mark.parametrize(("workers", "decoder"), [(0, "opencv"), (1, "opencv"), (0, "pyav")])
+def test_garbage_sources_cost_nothing_and_leak_nothing(  # noqa: PLR0917 - pytest fixtures
+    tmp_path: Path, models: dict[str, Any], clips: Clips, daemon_process: DaemonFactory, workers: int, decoder: str
 ) -> None:
     noise = tmp_path / "noise.mp4"
     noise.write_bytes(os.urandom(2 * 2**20))
@@ -75,7 +75,7 @@ def test_garbage_sources_cost_nothing_and_leak_nothing(
             *({"name": name, "source": url} for name, url in hostile.items()),
         ]
         ports = Ports()
-        data = config_data(ports, models, streams, capture={**CAPTURE, "workers": workers})
+        data = config_data(ports, models, streams, capture={**CAPTURE, "workers": workers, "decoder": decoder})
         running = start_daemon(daemon_process, write_config(tmp_path / "c.toml", data), ports, wait_streams=("good",))
         try:
             pid = running.proc.pid
@@ -102,7 +102,7 @@ def test_garbage_sources_cost_nothing_and_leak_nothing(
             rss = [s[0] for s in samples]
             growth = rss[-1] - min(rss[: max(1, len(rss) // 3)])
             report(
-                f"garbage sources, workers={workers}",
+                f"garbage sources, workers={workers}, decoder={decoder}",
                 seconds=dt, good_fps=good_fps, backoffs=backoffs,
                 connections={n: s.connections for n, s in zip(hostile, servers, strict=True)},
                 rss_mb=[round(r / 2**20, 1) for r in rss], fds=[s[1] for s in samples],
