@@ -154,7 +154,10 @@ class Pipeline:
         source = resolve(cfg, self.config)
         offline = plays_offline(source, cfg)
         with self._lock:
-            threads = decoder_threads(self.config.capture, len(self._streams) + 1, self._cores)
+            # Every configured stream counts from the first: the first of 24 got all the cores'
+            # decoder threads and 24 % more frames than the others under overload.
+            streams = max(len(self._streams) + 1, len(self.config.streams))
+            threads = decoder_threads(self.config.capture, streams, self._cores)
         self.metrics.add_stream(cfg.name)
         worker: StreamHandle
         if self.pool is not None:
