@@ -21,6 +21,7 @@ import numpy as np
 
 logger = logging.getLogger(__name__)
 
+
 def _av() -> Any:
     """PyAV, imported on first use: its FFmpeg libraries cost a process that never uses them ~20 MB.
 
@@ -52,13 +53,23 @@ class AvCapture:
         self._frame: Any = None
         self._ended = False
         try:
-            self._container = av.open(target, "r", options=capture_options(), timeout=(open_timeout_s, read_timeout_s))
+            self._container = av.open(
+                target,
+                "r",
+                options=capture_options(),
+                timeout=(open_timeout_s, read_timeout_s),
+                metadata_errors="replace",  # a hostile source's tags must not fail the open
+            )
             self._stream = self._container.streams.video[0]
-        except (av.FFmpegError, IndexError, OSError) as exc:
+        except (av.FFmpegError, IndexError, OSError, ValueError) as exc:
             logger.debug("cannot open %s: %s", target, exc)
             self.release()
             return
         ctx = self._stream.codec_context
+        if ctx is None:  # a video stream in a codec FFmpeg cannot decode
+            logger.debug("cannot open %s: no decoder for its video stream", target)
+            self.release()
+            return
         if threads > 0:
             ctx.thread_count = threads
         ctx.thread_type = "AUTO"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import cv2
@@ -67,3 +68,26 @@ def test_frames_come_at_their_own_size(tmp_path: Path) -> None:
     clip = make_resizing_clip(tmp_path / "resizing.mp4", [(320, 240), (640, 360)], seconds=1)
     assert frames(AvCapture(str(clip), 5.0, 3.0)) == (50, [(320, 240), (640, 360)])
     assert frames(cv2.VideoCapture(str(clip), cv2.CAP_FFMPEG)) == (50, [(320, 240)])  # why decoder = "pyav"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_damaged_files_never_raise(tmp_path: Path, clips: Clips, seed: int) -> None:
+    """Random bytes, flipped bytes and cut files: opening, reading and rewinding only say False."""
+    rng = random.Random(seed)
+    sources = [clips.h264.read_bytes(), clips.mp4v.read_bytes()]
+    for i in range(30):
+        data = bytearray(rng.choice(sources))
+        if i % 3 == 0:
+            data = bytearray(rng.randbytes(rng.randint(0, 50_000)))
+        elif i % 3 == 1:
+            for _ in range(rng.randint(1, 50)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        else:
+            data = data[: rng.randint(0, len(data))]
+        path = tmp_path / f"damaged{i}.mp4"
+        path.write_bytes(bytes(data))
+        cap = AvCapture(str(path), 2.0, 2.0)
+        frames(cap, misses=10)
+        cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
+        frames(cap, misses=10)
+        cap.release()
