@@ -43,7 +43,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return tiny_models(tmp_path_factory.mktemp("models"))
 
 
-@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize(("workers", "decoder"), [(0, "opencv"), (1, "opencv"), (0, "pyav")])
 def test_camera_reconnects_after_fds_ran_out(  # noqa: PLR0917 - pytest fixtures
     tmp_path: Path,
     models: dict[str, Any],
@@ -51,11 +51,12 @@ def test_camera_reconnects_after_fds_ran_out(  # noqa: PLR0917 - pytest fixtures
     rtsp_server: RtspServerFactory,
     daemon_process: DaemonFactory,
     workers: int,
+    decoder: str,
 ) -> None:
     victim = rtsp_server()
     streams = [{"name": "cam", "source": victim.url()}, file_stream("file", clips.h264_long)]
     ports = Ports()
-    data = config_data(ports, models, streams, capture={**CAPTURE, "workers": workers})
+    data = config_data(ports, models, streams, capture={**CAPTURE, "workers": workers, "decoder": decoder})
     running = start_daemon(daemon_process, write_config(tmp_path / "c.toml", data), ports, wait_streams=("cam", "file"))
     try:
         pid = running.proc.pid
@@ -89,7 +90,7 @@ def test_camera_reconnects_after_fds_ran_out(  # noqa: PLR0917 - pytest fixtures
             before, "streamer_stream_backoffs_total", stream="cam"
         )
         report(
-            f"fds exhausted while a camera reconnects, workers={workers}",
+            f"fds exhausted while a camera reconnects, workers={workers}, decoder={decoder}",
             file_fps_during=file_fps, cam_results_during=len(cam_during), back_after_s=back_s,
             backoffs=backoffs, reconnects=value(after, "streamer_stream_reconnects_total", stream="cam"),
             rss_mb=(round(rss0 / 2**20, 1), round(rss1 / 2**20, 1)), fds=(fds0, fds1), threads=(threads0, threads1),
