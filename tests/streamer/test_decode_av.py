@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
 import random
 from pathlib import Path
 
 import cv2
 import pytest
 
+from streamer.config import parse_config
 from streamer.decode_av import AvCapture, capture_options
+from streamer.errors import ConfigError
 from tests.support.media import Clips, make_resizing_clip
 from tests.support.tools import require_ffmpeg
 
@@ -91,3 +94,13 @@ def test_damaged_files_never_raise(tmp_path: Path, clips: Clips, seed: int) -> N
         cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
         frames(cap, misses=10)
         cap.release()
+
+
+def test_choosing_pyav_without_it_installed_is_one_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "av" else real(name, *a))
+    data = {"models": {"m": {"path": "x"}}, "capture": {"decoder": "pyav"}}
+    with pytest.raises(ConfigError, match=r'c.toml: capture: .*decoder = "pyav" needs PyAV') as info:
+        parse_config(data, Path("."), "c.toml")
+    assert "\n" not in str(info.value)
+    parse_config({**data, "capture": {"decoder": "opencv"}}, Path("."), "c.toml")
