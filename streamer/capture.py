@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-import cv2
 import numpy as np
 
-from streamer.capture_policy import FileId, Pacer, backoff_delay, file_id, file_problem, lower_priority
+from streamer.capture_file import play_file
+from streamer.capture_policy import CorruptRun, Pacer, backoff_delay, lower_priority
 from streamer.config import CaptureConfig, StreamConfig
 from streamer.records import DropReason, Frame, FrameInfo, StreamState
-from streamer.sources import Source, SourceKind, declared_frames, native_fps, open_capture, plays_offline
+from streamer.sources import Capture, Source, SourceKind, open_capture, plays_offline
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +36,7 @@ class CaptureEvents(Protocol):
 
 
 Emit = Callable[[Frame], None]
+
 
 class CaptureWorker(threading.Thread):
     """Reads one stream until stopped; never raises out of ``run``."""
@@ -64,13 +65,14 @@ class CaptureWorker(threading.Thread):
         self.current = StreamState.CONNECTING
         self.decoder_threads = decoder_threads  # 0: FFmpeg's own choice
         self._seq = start_seq
-        self._epoch = start_epoch
+        self.epoch = start_epoch
         self._rng = random.Random()
+        self.corrupt_in_pass = 0  # corrupt frames counted in the current pass over the source
 
     def stop(self) -> None:
         self.stop_event.set()
 
-    def _set(self, state: StreamState, detail: str = "") -> None:
+    def set_state(self, state: StreamState, detail: str = "") -> None:
         if state is not self.current or detail:
             self.current = state
             self._events.state(self.cfg.name, state, detail)
@@ -93,69 +95,30 @@ class CaptureWorker(threading.Thread):
             self._run()
         except Exception:  # a bug here must cost one stream, never the daemon
             logger.exception("stream %s: capture thread failed", self.cfg.name)
-            self._set(StreamState.FAILED, "internal error in capture")
+            self.set_state(StreamState.FAILED, "internal error in capture")
         finally:
             self.heartbeat = time.monotonic()
 
     def _run(self) -> None:
         if self.source.kind is SourceKind.FILE:
-            self._play_file()
+            play_file(self)
         else:
             self._follow_live()
 
-    def _play_file(self) -> None:
-        """Read a file once, or over and over with ``loop``; a file that is not a usable video fails."""
-        self._set(StreamState.CONNECTING)
-        cap = self._open()
-        if cap is None:
-            self._fail_unless_stopped(f"cannot open {self.source.display}")
-            return
-        pacer = Pacer(native_fps(cap)) if self.cfg.realtime else None
-        opened = file_id(str(self.source.target))
-        try:
-            while True:
-                frames = self._read_loop(cap, reconnect=False, pacer=pacer)
-                if self.stop_event.is_set():
-                    break
-                problem = file_problem(frames, declared_frames(cap))
-                if problem is not None:
-                    logger.error("stream %s: %s: %s", self.cfg.name, self.source.display, problem)
-                    self._set(StreamState.FAILED, problem)
-                    return
-                if not self.cfg.loop:
-                    logger.info("stream %s: end of file after %d frames", self.cfg.name, frames)
-                    self._set(StreamState.STOPPED, "end of file")
-                    return
-                logger.debug("stream %s: end of file, looping", self.cfg.name)
-                self._epoch += 1  # the clip jumps back: a new sequence
-                cap, opened = self._rewind(cap, opened)
-                if cap is None:
-                    self._fail_unless_stopped(f"cannot open {self.source.display} again: deleted or not a video")
-                    return
-        finally:
-            if cap is not None:
-                cap.release()
-            self.heartbeat = time.monotonic()
-        self._set(StreamState.STOPPED, "stopped")
+    def drop_corrupt(self, frames: int) -> None:
+        """Count ``frames`` undecodable frames as dropped (reason "corrupt")."""
+        for _ in range(frames):
+            self._events.dropped(self.cfg.name, DropReason.CORRUPT)
+        self.corrupt_in_pass += frames
 
-    def _fail_unless_stopped(self, why: str) -> None:
+    def fail_unless_stopped(self, why: str) -> None:
+        """FAILED for ``why``, or STOPPED when that failure came from being asked to stop."""
         if self.stop_event.is_set():
-            self._set(StreamState.STOPPED, "stopped")
+            self.set_state(StreamState.STOPPED, "stopped")
         else:
-            self._set(StreamState.FAILED, why)
+            self.set_state(StreamState.FAILED, why)
 
-    def _rewind(self, cap: cv2.VideoCapture, opened: FileId | None) -> tuple[cv2.VideoCapture | None, FileId | None]:
-        """Back to the first frame: seek if the file is unchanged, else reopen it (or fail if gone).
-
-        Seeking keeps a looping file clear of the open lock in OpenCV's FFmpeg backend, which
-        holds every open (this file's too) while any camera is being opened.
-        """
-        if opened is not None and file_id(str(self.source.target)) == opened and cap.set(cv2.CAP_PROP_POS_FRAMES, 0):
-            return cap, opened
-        cap.release()
-        return self._open(), file_id(str(self.source.target))
-
-    def _open(self, attempt: int = 0) -> cv2.VideoCapture | None:
+    def open_source(self, attempt: int = 0) -> Capture | None:
         """Open the source; None if it cannot be opened now or we were stopped while waiting our turn."""
         self.heartbeat = time.monotonic()
         cap = open_capture(self.source, self.capture_cfg, attempt, self._still_wanted, self.decoder_threads)
@@ -172,8 +135,8 @@ class CaptureWorker(threading.Thread):
         attempt = 0
         had_frames = False  # has this stream ever been up (a later open is a reconnect)
         while not self.stop_event.is_set():
-            self._set(StreamState.CONNECTING)
-            cap = self._open(attempt)
+            self.set_state(StreamState.CONNECTING)
+            cap = self.open_source(attempt)
             if cap is None:
                 if self.stop_event.is_set() or self._back_off(attempt, f"cannot open {self.source.display}"):
                     break
@@ -182,8 +145,8 @@ class CaptureWorker(threading.Thread):
             retry_at = 0.0
             try:
                 if had_frames:
-                    self._epoch += 1
-                if self._read_loop(cap, reconnect=had_frames):
+                    self.epoch += 1
+                if self.read_frames(cap, reconnect=had_frames):
                     had_frames = True
                     attempt = 0
                 if not self.stop_event.is_set():
@@ -197,47 +160,57 @@ class CaptureWorker(threading.Thread):
             if self.stop_event.is_set() or self._sleep(max(0.0, retry_at - time.monotonic())):
                 break
             attempt += 1
-        self._set(StreamState.STOPPED, "stopped")
+        self.set_state(StreamState.STOPPED, "stopped")
 
     def _announce_backoff(self, attempt: int, why: str) -> float:
         """Enter BACKOFF for this attempt; return the delay before the next open."""
         cfg = self.capture_cfg
         delay = backoff_delay(attempt, cfg.backoff_initial_s, cfg.backoff_max_s, self._rng)
         logger.warning("stream %s: %s; retrying in %.1fs", self.cfg.name, why, delay)
-        self._set(StreamState.BACKOFF, f"{why}; retry in {delay:.1f}s")
+        self.set_state(StreamState.BACKOFF, f"{why}; retry in {delay:.1f}s")
         return delay
 
     def _back_off(self, attempt: int, why: str) -> bool:
         """Wait before the next open; True if asked to stop meanwhile."""
         return self._sleep(self._announce_backoff(attempt, why))
 
-    def _read_loop(self, cap: cv2.VideoCapture, reconnect: bool, pacer: Pacer | None = None) -> int:
+    def read_frames(self, cap: Capture, reconnect: bool, pacer: Pacer | None = None) -> int:
         """Read until the source ends or fails or we are stopped; return the frames read."""
         min_gap = 1.0 / self.cfg.max_fps if self.cfg.max_fps else 0.0
         live = self.source.live
         read_timeout = self.capture_cfg.read_timeout_s
         last_kept = -1e9
         count = 0
+        run = CorruptRun(self.capture_cfg.max_corrupt_run, read_timeout)
         while not self.stop_event.is_set():
             if pacer is not None:
                 wait = pacer.wait(time.monotonic())
                 if wait > 0 and self._sleep(wait):
                     break
             before = time.monotonic()
-            if not cap.grab():
-                break
-            if pacer is not None:
-                pacer.advance()
+            grabbed = cap.grab()
             now = time.monotonic()
             self.heartbeat = now
             if live and now - before >= read_timeout:
-                # The read timed out, yet grab() succeeded: after the interrupt FFmpeg drains the
-                # frames its decoder threads still held, one more timeout each. The source is gone.
+                # The read timed out. Even when grab() succeeded, that was FFmpeg draining the
+                # frames its decoder threads still held after the interrupt, one more timeout
+                # each. The source is gone.
                 logger.debug("stream %s: read took %.1fs; treating it as lost", self.cfg.name, now - before)
                 break
+            if not grabbed:
+                # A corrupt frame, or the end of the source: the next reads tell (see CorruptRun).
+                if run.failed(now):
+                    break
+                continue
+            corrupt = run.recovered()
+            if corrupt:
+                self.drop_corrupt(corrupt)
+                self._seq += corrupt  # a gap in seq, as for any dropped frame
+            if pacer is not None:
+                pacer.advance()
             count += 1
             if count == 1:
-                self._set(StreamState.UP)
+                self.set_state(StreamState.UP)
                 if reconnect:
                     self._events.reconnected(self.cfg.name)
             self._events.captured(self.cfg.name)
@@ -253,7 +226,7 @@ class CaptureWorker(threading.Thread):
                 continue
             last_kept = now
             h, w = image.shape[:2]
-            info = FrameInfo(self.cfg.name, self._seq, self._epoch, time.time(), now, int(w), int(h))
+            info = FrameInfo(self.cfg.name, self._seq, self.epoch, time.time(), now, int(w), int(h))
             self._seq += 1
             self.last_frame_mono = now
             self._emit(Frame(info, image.astype(np.uint8, copy=False)))

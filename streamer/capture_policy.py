@@ -94,3 +94,39 @@ class Pacer:
         """A frame was read: the next one is due one interval after this one."""
         assert self._due is not None, "wait() before advance()"
         self._due += self.interval
+
+
+def missing_frames(frames: int, declared: int | None) -> int:
+    """Frames a file's container declares beyond the ``frames`` that decoded, when it ends that early."""
+    if declared is None or frames >= TRUNCATED_SHARE * declared:
+        return 0
+    return declared - frames
+
+
+class CorruptRun:
+    """A run of reads that returned no frame, and when such a run means the source is gone.
+
+    OpenCV's ``grab()`` says False both for a frame it cannot decode (a corrupt JPEG in an MJPEG
+    feed, a damaged slice) and for the end of the source; the next ``grab()`` tells them apart:
+    after a corrupt frame it returns the next good one, after the end it fails again at once. So
+    a run of failures counts as corrupt frames only when a frame ends it, and a run longer than
+    ``limit`` reads or ``window_s`` seconds means the source is lost (or the file ended).
+    """
+
+    def __init__(self, limit: int, window_s: float) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self._length = 0
+        self._since = 0.0
+
+    def failed(self, now: float) -> bool:
+        """One more read without a frame; True when the run says the source is gone."""
+        if self._length == 0:
+            self._since = now
+        self._length += 1
+        return self._length > self.limit or now - self._since >= self.window_s
+
+    def recovered(self) -> int:
+        """A frame decoded: how many reads of the run before it were corrupt frames (and reset)."""
+        length, self._length = self._length, 0
+        return length

@@ -6,6 +6,7 @@ file and the key, e.g. ``config.toml: streams[1].max_fps: Input should be greate
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import tomllib
@@ -95,6 +96,9 @@ class PipelineConfig(_Strict):
 class CaptureConfig(_Strict):
     open_timeout_s: Seconds = 5.0
     read_timeout_s: Seconds = 3.0
+    # Reads in a row that may return no frame (corrupt, undecodable) before a source counts as lost;
+    # a run lasting read_timeout_s is lost sooner. Each corrupt frame is a drop, reason "corrupt".
+    max_corrupt_run: int = Field(default=50, ge=1, le=100_000)
     backoff_initial_s: Seconds = 0.5
     backoff_max_s: Seconds = 10.0
     # Niceness added to each capture thread of a live source (0 = none). Decoding runs in as many
@@ -112,6 +116,10 @@ class CaptureConfig(_Strict):
     workers: int | Literal["auto"] = Field(default="auto")
     # Decoder threads FFmpeg may use per stream; 0 = share the cores between the streams.
     decoder_threads: int = Field(default=0, ge=0, le=64)
+    # What decodes files and network sources: "opencv", or "pyav" (PyAV, installed with the
+    # `pyav` extra), which publishes each frame at its real size when a source changes resolution
+    # mid-stream; OpenCV converts such frames to the first frame's size. Devices always use OpenCV.
+    decoder: Literal["opencv", "pyav"] = "opencv"
 
     @field_validator("workers")
     @classmethod
@@ -124,6 +132,8 @@ class CaptureConfig(_Strict):
     def _order(self) -> CaptureConfig:
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be >= backoff_initial_s")
+        if self.decoder == "pyav" and importlib.util.find_spec("av") is None:
+            raise ValueError('decoder = "pyav" needs PyAV: pip install "streamer[pyav]" (or av)')
         return self
 
 

@@ -58,7 +58,8 @@ class Metrics:
         )
         self.frames_dropped = Counter(
             "streamer_frames_dropped",
-            "Frames dropped, by reason: superseded (a newer frame won), max_fps, publish (backlog), error.",
+            "Frames dropped, by reason: superseded (a newer frame won), max_fps, publish (backlog), error, "
+            "corrupt (undecodable, or missing from a truncated file).",
             ["stream", "reason"],
             registry=r,
         )
@@ -68,6 +69,12 @@ class Metrics:
         )
         self.reconnects = Counter(
             "streamer_stream_reconnects", "Successful reopenings of a lost live stream.", ["stream"], registry=r
+        )
+        self.backoffs = Counter(
+            "streamer_stream_backoffs",
+            "Times a live stream's capture backed off: its source could not be opened or was lost.",
+            ["stream"],
+            registry=r,
         )
         self.inference_seconds = Histogram(
             "streamer_inference_seconds", "Wall time of one batched model run.", ["model"],
@@ -152,6 +159,7 @@ class Metrics:
         self.tracks_started.labels(stream)
         self.tracks_ended.labels(stream)
         self.object_sequence_steps.labels(stream)
+        self.backoffs.labels(stream)
         for reason in DROP_REASONS:
             self.frames_dropped.labels(stream, reason)
         self.set_state(stream, StreamState.CONNECTING)
@@ -162,7 +170,7 @@ class Metrics:
             (m, (stream,))
             for m in (self.frames_captured, self.frames_processed, self.published, self.reconnects,
                       self.stream_up, self.latency, self.tracks_alive, self.tracks_started, self.tracks_ended,
-                      self.object_sequence_steps)
+                      self.object_sequence_steps, self.backoffs)
         ]
         series += [(self.frames_dropped, (stream, reason)) for reason in DROP_REASONS]
         series += [(self.stream_state, (stream, state.value)) for state in StreamState]

@@ -142,7 +142,10 @@ class Pipeline:
         source = resolve(cfg, self.config)
         offline = plays_offline(source, cfg)
         with self._lock:
-            threads = decoder_threads(self.config.capture, len(self._streams) + 1, self._cores)
+            # Every configured stream counts from the first: the first of 24 got all the cores'
+            # decoder threads and 24 % more frames than the others under overload.
+            streams = max(len(self._streams) + 1, len(self.config.streams))
+            threads = decoder_threads(self.config.capture, streams, self._cores)
         self.metrics.add_stream(cfg.name)
         self.zones.add(cfg)
         if self.preview is not None:
@@ -200,6 +203,8 @@ class Pipeline:
         if not known:
             return
         self.metrics.set_state(stream, state)
+        if state is StreamState.BACKOFF:
+            self.metrics.backoffs.labels(stream).inc()
         log = logger.warning if state in (StreamState.FAILED, StreamState.BACKOFF) else logger.info
         log("stream %s: %s%s", stream, state.value, f" ({detail})" if detail else "")
         self.publisher.status(StatusEvent(StatusKind.STREAM_STATE, stream, state.value, detail))

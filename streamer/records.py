@@ -30,6 +30,7 @@ class DropReason(StrEnum):
     MAX_FPS = "max_fps"  # above the stream's configured rate
     PUBLISH = "publish"  # the publisher's queue or the socket's high-water mark was full
     ERROR = "error"  # preprocessing or inference failed on it
+    CORRUPT = "corrupt"  # it did not decode (a bounded run of these is tolerated before a reconnect)
 
 
 class StatusKind(StrEnum):

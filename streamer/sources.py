@@ -15,12 +15,14 @@ import cv2
 
 from streamer.config import NETWORK_SCHEMES, CaptureConfig, Config, StreamConfig
 from streamer.credentials import read_secret, redact, with_credentials
+from streamer.decode_av import AvCapture
 from streamer.errors import ConfigError
 from streamer.opengate import FFMPEG_OPENS
 
 logger = logging.getLogger(__name__)
 
 FALLBACK_FPS = 25.0
+Capture = cv2.VideoCapture | AvCapture  # an opened source, whichever decoder reads it
 # TCP interleaving avoids UDP loss and NAT trouble; set once, before the first open, unless the
 # operator set their own options in the environment.
 DEFAULT_FFMPEG_OPTIONS = "rtsp_transport;tcp"
@@ -77,9 +79,18 @@ def resolve(stream: StreamConfig, config: Config) -> Source:
     return Source(SourceKind.FILE, str(path), str(path))
 
 
+# FFmpeg prints a line per undecodable frame ("No JPEG data found in image"): a feed with every
+# third JPEG corrupt wrote several lines a second per camera, past --log-level. The daemon counts
+# those frames (frames_dropped_total{reason="corrupt"}) instead; OPENCV_FFMPEG_LOGLEVEL=16 brings
+# FFmpeg's errors back.
+DEFAULT_FFMPEG_LOGLEVEL = "-8"  # AV_LOG_QUIET
+
+
 def configure_ffmpeg(options: str = DEFAULT_FFMPEG_OPTIONS) -> None:
-    """Default FFmpeg capture options for network sources, unless the environment sets them."""
+    """Default FFmpeg capture options for network sources and a quiet FFmpeg log, unless the environment
+    sets them (before the first open: OpenCV reads both once)."""
     os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", options)
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", DEFAULT_FFMPEG_LOGLEVEL)
 
 
 def decoder_threads(cfg: CaptureConfig, streams: int, cores: int) -> int:
@@ -99,14 +110,21 @@ def open_capture(
     priority: int = 0,
     keep_alive: Callable[[], bool] = lambda: True,
     threads: int = 0,
-) -> cv2.VideoCapture | None:
+) -> Capture | None:
     """Open a source with bounded open/read timeouts; None if it cannot be opened now.
 
-    FFmpeg opens take turns at :data:`FFMPEG_OPENS` (``priority`` and ``keep_alive`` are its);
+    OpenCV's FFmpeg opens take turns at :data:`FFMPEG_OPENS` (``priority`` and ``keep_alive`` are its);
     None as well if ``keep_alive`` gave up while waiting. ``threads`` > 0 caps FFmpeg's decoder threads.
+    With ``decoder = "pyav"`` files and network sources open with PyAV instead (:mod:`streamer.decode_av`).
     """
+    cap: Capture
     if source.kind is SourceKind.DEVICE:
         cap = cv2.VideoCapture(int(source.target), cv2.CAP_V4L2 if os.name == "posix" else cv2.CAP_ANY)
+    elif cfg.decoder == "pyav":
+        # PyAV's FFmpeg is its own: OpenCV's open lock (the gate) does not hold it up.
+        if not keep_alive():
+            return None
+        cap = AvCapture(str(source.target), cfg.open_timeout_s, cfg.read_timeout_s, threads)
     else:
         params = [
             cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
@@ -128,7 +146,7 @@ def open_capture(
     return cap
 
 
-def native_fps(cap: cv2.VideoCapture) -> float:
+def native_fps(cap: Capture) -> float:
     """The stream's declared frame rate, or a sane fallback when the container lies."""
     fps = float(cap.get(cv2.CAP_PROP_FPS))
     if not math.isfinite(fps) or fps <= 0 or fps > 1000:
@@ -136,7 +154,7 @@ def native_fps(cap: cv2.VideoCapture) -> float:
     return fps
 
 
-def declared_frames(cap: cv2.VideoCapture) -> int | None:
+def declared_frames(cap: Capture) -> int | None:
     """The frame count a file's container declares, or None when it gives none worth believing."""
     count = float(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     if not math.isfinite(count) or count < 2 or count > 1e9:

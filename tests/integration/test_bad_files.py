@@ -52,9 +52,9 @@ def test_bad_files_fail_their_own_stream(
     vanishing = tmp_path / "vanishing.mp4"
     vanishing.write_bytes(clips.mp4v.read_bytes())
     expected_failures = {
-        "truncated": "truncated or corrupt",  # opens, declares 150 frames, ends after 50
+        "truncated_once": "truncated or corrupt",  # opens, declares 150 frames, ends after 50
         "truncated_no_index": "cannot open",  # the mp4 index was cut off: does not open
-        "corrupt": "truncated or corrupt",  # the middle overwritten by noise: 7 of 50 frames
+        "corrupt_once": "truncated or corrupt",  # the middle overwritten by noise: 23 of 50 frames
         "zero_length": "cannot open",
         "still_png": "still image",
         "still_jpg": "still image",
@@ -62,9 +62,11 @@ def test_bad_files_fail_their_own_stream(
     }
     streams = [
         file_stream("good", clips.h264_long),
-        file_stream("truncated", clips.truncated),
+        file_stream("truncated", clips.truncated),  # with loop: plays the 50 frames that decode, loops
+        file_stream("truncated_once", clips.truncated, loop=False),
         file_stream("truncated_no_index", clips.truncated_no_index),
-        file_stream("corrupt", clips.corrupt),
+        file_stream("corrupt", clips.corrupt),  # with loop: plays what decodes, loops
+        file_stream("corrupt_once", clips.corrupt, loop=False),
         file_stream("zero_length", clips.zero_length),
         file_stream("still_png", clips.still_png),
         file_stream("still_jpg", clips.still_jpg, loop=False),
@@ -83,7 +85,8 @@ def test_bad_files_fail_their_own_stream(
             wait_until(lambda n=name: failed_detail(running, n), 10, 0.1, f"{name} failed")  # type: ignore[misc]
             assert reason in failed_detail(running, name), (name, failed_detail(running, name))
         wait_until(lambda: running.sub.state_changes("ends", "stopped"), 10, 0.1, "ends stopped")
-        wait_until(lambda: len({m.body["epoch"] for m in running.sub.results("loops")}) >= 3, 10, 0.1, "loops")
+        for name in ("loops", "truncated", "corrupt"):
+            wait_until(lambda n=name: len({m.body["epoch"] for m in running.sub.results(n)}) >= 3, 10, 0.1, name)  # type: ignore[misc]
         time.sleep(max(0.0, t0 + 6.0 - time.monotonic()))
         end = running.scrape()
         dt = time.monotonic() - t0
@@ -99,7 +102,7 @@ def test_bad_files_fail_their_own_stream(
         missing = seqs[-1] - seqs[0] + 1 - len(seqs)
         dropped = sum(
             value(end, "streamer_frames_dropped_total", stream="good", reason=r)
-            for r in ("superseded", "max_fps", "publish", "error")
+            for r in ("superseded", "max_fps", "publish", "error", "corrupt")
         )
         assert seqs == sorted(seqs), "the good stream restarted"
         assert missing <= dropped, f"{missing} frames of the good stream lost, {dropped} drops counted"
@@ -122,6 +125,16 @@ def test_bad_files_fail_their_own_stream(
         for prev, cur in itertools.pairwise(loops):
             if cur["epoch"] != prev["epoch"]:
                 assert cur["epoch"] == prev["epoch"] + 1 and cur["sequence"]["steps"] == 1
+        # A looping file whose frames stop decoding partway plays the part that decodes, with one
+        # warning and the frames it lost counted: 100 of the truncated file's 150 on each pass.
+        logs = running.logs()
+        for name, lost in (("truncated", 100), ("corrupt", 27)):
+            assert value(end, "streamer_stream_up", stream=name) == 1, name
+            passes = len({m.body["epoch"] for m in running.sub.results(name)})
+            counted = value(end, "streamer_frames_dropped_total", stream=name, reason="corrupt")
+            assert lost * (passes - 1) <= counted <= lost * (passes + 1), (name, counted, passes)
+            assert sum(f"stream {name}: " in line and "looping over the frames that decode" in line
+                       for line in logs.splitlines()) == 1, name
         report(
             "bad files",
             good_fps=good_fps,

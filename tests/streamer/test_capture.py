@@ -123,6 +123,29 @@ def test_a_looping_file_replaced_on_disk_plays_the_new_content(tmp_path: Path) -
         worker.join(3.0)
 
 
+def test_a_looping_file_replaced_by_a_clip_of_another_rate_plays_at_the_new_rate(tmp_path: Path) -> None:
+    """The pacing follows the clip: 25 frames/s, then 10 frames/s once a 10 fps clip replaced it."""
+    clip = tmp_path / "clip.mp4"
+    make_mp4v_clip(clip, 10, 25.0, size=(320, 240))
+    worker, sink = play(clip)
+    try:
+        deadline = time.monotonic() + 5.0
+        while len({f.info.epoch for f in sink.frames}) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        make_mp4v_clip(tmp_path / "next.mp4", 10, 10.0, size=(160, 120)).replace(clip)
+        deadline = time.monotonic() + 5.0
+        while sink.frames[-1].info.width != 160 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        first = len(sink.frames) - 1
+        time.sleep(3.0)
+        new = [f.info.t_capture_mono for f in sink.frames[first:]]
+        rate = (len(new) - 1) / (new[-1] - new[0])
+        assert 9.0 <= rate <= 11.0, rate
+    finally:
+        worker.stop()
+        worker.join(3.0)
+
+
 @pytest.mark.parametrize(
     ("realtime", "live_nice", "offline_nice", "nice"), [(True, 0, 10, 0), (True, 5, 10, 5), (False, 5, 12, 12)]
 )

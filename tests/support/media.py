@@ -52,6 +52,31 @@ def make_h264_clip(
     return path
 
 
+def make_resizing_clip(path: str | Path, sizes: list[tuple[int, int]], seconds: float = 2, fps: int = 25) -> Path:
+    """One H.264 stream in an mp4 that changes resolution: ``seconds`` at each of ``sizes`` in turn.
+
+    The parts are joined as an Annex B stream (each part carries its own SPS/PPS in band) and
+    muxed without re-encoding, so the container declares the first size only, as a camera's
+    recording would after its resolution was changed.
+    """
+    path = Path(path)
+    raw = []
+    for i, size in enumerate(sizes):
+        part = make_h264_clip(path.with_name(f"{path.stem}.part{i}.mp4"), seconds, fps, size)
+        annexb = subprocess.run(
+            [FFMPEG, "-nostdin", "-v", "error", "-i", str(part), "-c", "copy", "-bsf:v", "h264_mp4toannexb",
+             "-f", "h264", "-"],
+            check=True, capture_output=True, timeout=60,
+        ).stdout  # fmt: skip
+        part.unlink()
+        raw.append(annexb)
+    subprocess.run(
+        [FFMPEG, "-nostdin", "-v", "error", "-y", "-r", str(fps), "-f", "h264", "-i", "-", "-c", "copy", str(path)],
+        input=b"".join(raw), check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return path
+
+
 def make_mp4v_clip(
     path: str | Path,
     frames: int,
