@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.errors import ConfigError
-from streamer.metrics import DROP_REASONS, Metrics, MetricsServer
+from streamer.http import HttpServer
+from streamer.metrics import DROP_REASONS, Metrics, serve_metrics
 from streamer.records import StreamState
 
 
@@ -124,15 +125,16 @@ class Health:
 
 
 @pytest.fixture
-def served(metrics: Metrics) -> Iterator[tuple[MetricsServer, Health]]:
+def served(metrics: Metrics) -> Iterator[tuple[HttpServer, Health]]:
     health = Health()
-    server = MetricsServer(metrics.registry, health, "127.0.0.1", 0)
+    server = HttpServer("127.0.0.1", 0, metrics)
+    serve_metrics(server, metrics.registry, health)
     server.start()
     yield server, health
     server.stop()
 
 
-def get(server: MetricsServer, path: str) -> tuple[int, str, str]:
+def get(server: HttpServer, path: str) -> tuple[int, str, str]:
     try:
         with urllib.request.urlopen(f"http://127.0.0.1:{server.port}{path}", timeout=5) as r:
             return r.status, r.headers["Content-Type"], r.read().decode()
@@ -140,7 +142,7 @@ def get(server: MetricsServer, path: str) -> tuple[int, str, str]:
         return exc.code, exc.headers["Content-Type"], exc.read().decode()
 
 
-def test_metrics_endpoint_serves_the_registry(metrics: Metrics, served: tuple[MetricsServer, Health]) -> None:
+def test_metrics_endpoint_serves_the_registry(metrics: Metrics, served: tuple[HttpServer, Health]) -> None:
     server, _ = served
     metrics.add_stream("door")
     metrics.frames_processed.labels("door").inc(7)
@@ -150,7 +152,7 @@ def test_metrics_endpoint_serves_the_registry(metrics: Metrics, served: tuple[Me
     assert 'streamer_frames_processed_total{stream="door"} 7.0' in body
 
 
-def test_healthz_follows_the_health_callback(served: tuple[MetricsServer, Health]) -> None:
+def test_healthz_follows_the_health_callback(served: tuple[HttpServer, Health]) -> None:
     server, health = served
     code, ctype, body = get(server, "/healthz")
     assert (code, ctype) == (200, "application/json")
@@ -161,15 +163,16 @@ def test_healthz_follows_the_health_callback(served: tuple[MetricsServer, Health
     assert json.loads(body)["healthy"] is False
 
 
-def test_unknown_paths_are_404(served: tuple[MetricsServer, Health]) -> None:
+def test_unknown_paths_are_404(served: tuple[HttpServer, Health]) -> None:
     server, _ = served
     code, _, body = get(server, "/")
     assert code == 404
     assert "/metrics" in body
 
 
-def test_a_port_in_use_is_a_config_error_naming_the_key(metrics: Metrics, served: tuple[MetricsServer, Health]) -> None:
+def test_a_port_in_use_is_a_config_error_naming_the_key(metrics: Metrics, served: tuple[HttpServer, Health]) -> None:
     server, health = served
-    second = MetricsServer(metrics.registry, health, "127.0.0.1", server.port)
+    second = HttpServer("127.0.0.1", server.port, metrics)
+    serve_metrics(second, metrics.registry, health)
     with pytest.raises(ConfigError, match=r"^metrics\.listen: cannot listen on 127\.0\.0\.1:\d+"):
         second.start()
