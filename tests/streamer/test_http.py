@@ -209,7 +209,7 @@ def test_idle_connections_cost_no_threads_and_stop_is_quick(events: Events) -> N
     time.sleep(0.3)
     t0 = time.monotonic()
     assert get(server, "/hello")[0] == 200
-    assert time.monotonic() - t0 < 0.5
+    assert time.monotonic() - t0 < 2.0  # typically a few ms; room for a loaded CI machine
     assert threading.active_count() - threads_before <= 2  # at most the worker pool's threads
     assert events.open_now == 300
     t0 = time.monotonic()
