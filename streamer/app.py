@@ -13,12 +13,14 @@ from pathlib import Path
 
 from streamer import __version__, systemd
 from streamer.config import Config, load_config
-from streamer.credentials import redact
+from streamer.credentials import read_secret, redact
 from streamer.errors import ConfigError
 from streamer.http import HttpServer, Limits, raise_fd_limit
+from streamer.live_view import LiveView
 from streamer.metrics import Metrics, serve_metrics
 from streamer.modelset import ModelSet, load_models
 from streamer.pipeline import Pipeline
+from streamer.preview import PreviewHub
 from streamer.publish import Publisher
 from streamer.records import DropReason, StatusEvent, StatusKind
 from streamer.runtime import version as ort_version
@@ -75,9 +77,7 @@ class Daemon:
         self.pipeline = self._new_pipeline(self.config, models)
         self.pipeline.start()
         self.publisher.status(StatusEvent(StatusKind.DAEMON_START, detail=f"streamer {__version__}"))
-        logger.info(
-            "streamer %s running: %d stream(s), models on %s", __version__, len(self.config.streams), providers
-        )
+        logger.info("streamer %s running: %d stream(s), models on %s", __version__, len(self.config.streams), providers)
 
     def _http_server(self) -> HttpServer:
         m = self.config.metrics
@@ -89,7 +89,20 @@ class Daemon:
         limits = Limits(m.max_connections, m.header_timeout_s, m.idle_timeout_s)
         server = HttpServer(host.strip("[]"), int(port), self.metrics, limits)
         serve_metrics(server, self.metrics.registry, self._health)
+        preview = self.config.preview
+        token = None
+        if preview.token_file or preview.token_credential:
+            token = read_secret(
+                "preview.token",
+                file=preview.token_file,
+                credential=preview.token_credential,
+                base=Path(self.config.base_dir),
+            )
+        LiveView(self._preview_hub, preview.max_viewers, token).register(server)
         return server
+
+    def _preview_hub(self) -> PreviewHub | None:
+        return self.pipeline.preview if self.pipeline is not None else None
 
     def _new_pipeline(self, config: Config, models: ModelSet) -> Pipeline:
         if self.publisher is None:

@@ -36,6 +36,7 @@ __all__ = [
     "Query",
     "Reply",
     "Route",
+    "Streamed",
     "raise_fd_limit",
 ]
 
@@ -56,6 +57,19 @@ class Reply:
 Query = Mapping[str, str]
 Route = Callable[[Query], Reply]
 Chunks = Callable[[Query], AsyncIterator[bytes]]
+
+
+@dataclass(frozen=True)
+class Streamed:
+    """A streamed reply: its content type and the chunks, written as they come."""
+
+    content_type: str
+    chunks: AsyncIterator[bytes]
+
+
+# Under a path prefix: (the rest of the path, query) -> a whole reply, or a streamed one. It runs on
+# the event loop, so it must only look things up; slow work goes in the chunks (awaiting an executor).
+Prefixed = Callable[[str, Query], "Reply | Streamed"]
 
 
 class _Server(web.Server):
@@ -88,6 +102,7 @@ class HttpServer:
         self._guard = Guard(self.limits, events)
         self._routes: dict[str, Route] = {}
         self._streams: dict[str, tuple[str, Chunks]] = {}
+        self._prefixed: dict[str, Prefixed] = {}
         self._pool = ThreadPoolExecutor(self.limits.workers, thread_name_prefix="http-worker")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -103,6 +118,10 @@ class HttpServer:
         """``GET path``: a streamed 200 reply (e.g. MJPEG); each chunk must be taken by the client
         within the request timeout, or the client is dropped (counted as a timeout)."""
         self._streams[path] = (content_type, chunks)
+
+    def add_prefix(self, prefix: str, handler: Prefixed) -> None:
+        """``GET prefix<rest>``: ``handler(rest, query)`` on the loop, for paths that name a thing (a stream)."""
+        self._prefixed[prefix] = handler
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -123,7 +142,7 @@ class HttpServer:
         logger.info("http on http://%s:%d/ (%s)", self.host, self.port, ", ".join(sorted(self.paths())))
 
     def paths(self) -> list[str]:
-        return [*self._routes, *self._streams]
+        return [*self._routes, *self._streams, *(p + "..." for p in self._prefixed)]
 
     def stop(self, timeout: float = 2.0) -> None:
         """Close every connection and the listening socket; returns within about ``timeout``."""
@@ -201,7 +220,14 @@ class HttpServer:
             return await self._call(request.path, route, query, conn)
         stream = self._streams.get(request.path)
         if stream is not None:
-            return await self._stream(request, conn, *stream, query)
+            content_type, chunks = stream
+            return await self._stream(request, conn, content_type, chunks(query))
+        for prefix, handler in self._prefixed.items():
+            if request.path.startswith(prefix) and len(request.path) > len(prefix):
+                reply = handler(request.path[len(prefix) :], query)
+                if isinstance(reply, Streamed):
+                    return await self._stream(request, conn, reply.content_type, reply.chunks)
+                return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type})
         known = ", ".join(sorted(self.paths()))
         return web.Response(status=404, text=f"not found; try {known}\n")
 
@@ -229,12 +255,12 @@ class HttpServer:
         return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type})
 
     async def _stream(
-        self, request: web.BaseRequest, conn: Conn | None, content_type: str, chunks: Chunks, query: Query
+        self, request: web.BaseRequest, conn: Conn | None, content_type: str, chunks: AsyncIterator[bytes]
     ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-store"})
         await response.prepare(request)
         try:
-            async for chunk in chunks(query):
+            async for chunk in chunks:
                 await asyncio.wait_for(response.write(chunk), self.limits.request_timeout_s)
         except TimeoutError:
             if conn is not None:

@@ -203,6 +203,8 @@ class Pipeline:
         if not known:
             return
         self.metrics.set_state(stream, state)
+        if self.preview is not None:
+            self.preview.set_state(stream, state.value)
         if state is StreamState.BACKOFF:
             self.metrics.backoffs.labels(stream).inc()
         log = logger.warning if state in (StreamState.FAILED, StreamState.BACKOFF) else logger.info

@@ -119,6 +119,11 @@ class PreviewHub:
             s.version += 1
             s.next_due = self._clock() + 1.0 / self.settings.fps
 
+    def newest(self, stream: str) -> Result | None:
+        """The stream's newest result (for the page's text beside the picture)."""
+        s = self._streams.get(stream)
+        return None if s is None else s.result
+
     def result(self, result: Result) -> None:
         s = self._streams.get(result.info.stream)
         if s is not None:

@@ -1,0 +1,98 @@
+"""The live view in a real browser: headless Chromium (Debian's) loads the page and sees the picture move."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from tests.integration.test_daemon import start
+from tests.integration.test_objects import setup, square_clip  # noqa: F401  (setup is a fixture)
+from tests.support.media import ffmpeg_path
+from tests.support.procs import wait_until
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(ffmpeg_path() is None, reason="needs ffmpeg to encode H.264"),
+]
+
+
+def fetch(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except urllib.error.URLError:
+        return 0, b""  # not listening yet
+
+
+@pytest.fixture
+def daemon(tmp_path: Path, setup: dict[str, Any]) -> Any:  # noqa: F811
+    clip = square_clip(tmp_path / "squares.mp4")
+    (tmp_path / "token").write_text("s3cret\n")
+    config = {
+        **setup,
+        "preview": {"enabled": True, "fps": 10, "token_file": "token", "max_viewers": 2},
+        "streams": [{"name": "yard", "source": str(clip), "realtime": True, "loop": True}],
+    }
+    proc = start(tmp_path, config)
+    base = f"http://{setup['metrics']['listen']}"
+    try:
+        wait_until(lambda: fetch(base + "/streams.json?token=s3cret")[0] == 200, 60, what="the live view")
+        yield base
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert proc.returncode == 0, (tmp_path / "stderr.log").read_text()
+
+
+def test_pictures_and_states_over_http(daemon: str) -> None:
+    assert fetch(daemon + "/streams.json")[0] == 401  # the token is wanted
+    wait_until(lambda: fetch(daemon + "/streams/yard.jpg?token=s3cret")[0] == 200, 30, what="a first picture")
+    code, body = fetch(daemon + "/streams/yard.jpg?token=s3cret")
+    assert code == 200 and body[:2] == b"\xff\xd8"
+    assert fetch(daemon + "/streams/nope.jpg?token=s3cret")[0] == 404
+    streams = json.loads(fetch(daemon + "/streams.json?token=s3cret")[1])["streams"]
+    assert streams[0]["name"] == "yard" and streams[0]["state"] == "up"
+    assert streams[0]["result"]["models"]["det"]["detections"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
+def test_a_browser_sees_the_stream_move(daemon: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 900, "height": 700})
+            page.goto(daemon + "/?token=s3cret")
+            page.wait_for_function(
+                "document.querySelector('.stream img') && document.querySelector('.stream img').naturalWidth > 0",
+                timeout=30_000,
+            )
+            assert page.inner_text(".stream .state") == "up"
+            img = page.locator(".stream img")
+            shots = []
+            for _ in range(2):
+                png = np.frombuffer(img.screenshot(), np.uint8)
+                shots.append(cv2.imdecode(png, cv2.IMREAD_COLOR)[..., ::-1].astype(np.int16))  # RGB
+                time.sleep(1.0)
+            (tmp_path / "shot.png").write_bytes(img.screenshot())
+        finally:
+            browser.close()
+    first, second = shots
+    assert first.shape == second.shape and first.shape[1] > 300
+    assert np.abs(first - second).mean() > 1.0, "the picture moves"
+    red = (first[..., 0] > 150) & (first[..., 1] < 90) & (first[..., 2] < 90)
+    assert red.sum() > 200, "the red squares of the stream are on screen"
