@@ -102,7 +102,7 @@ class Daemon:
         return server
 
     def _preview_hub(self) -> PreviewHub | None:
-        return self.pipeline.preview if self.pipeline is not None else None
+        return self.pipeline.results.preview if self.pipeline is not None else None
 
     def _new_pipeline(self, config: Config, models: ModelSet) -> Pipeline:
         if self.publisher is None:

@@ -30,11 +30,12 @@ from streamer.capture_wire import (
     StateChanged,
     Stop,
     StreamGone,
+    TapFrame,
     WorkerSetup,
 )
 from streamer.config import CaptureConfig, StreamConfig
 from streamer.modelspec import InputSpec
-from streamer.records import ModelInput, Prepared, SlotRef, StreamState
+from streamer.records import FrameInfo, ModelInput, Prepared, SlotRef, StreamState
 from streamer.slots import SlotLayout, SlotSegment
 from streamer.sources import Source
 
@@ -47,6 +48,7 @@ RESTART_MAX_DELAY_S = 10.0
 
 class PoolEvents(CaptureEvents, Protocol):
     def capture_restarted(self) -> None: ...
+    def tapped(self, info: FrameInfo, jpeg: bytes) -> None: ...
 
 
 class CapturePool:
@@ -133,6 +135,8 @@ class CapturePool:
     def _dispatch(self, proc: CaptureProc, msg: Any) -> None:
         if isinstance(msg, FrameReady):
             self._frame(proc, msg)
+        elif isinstance(msg, TapFrame):
+            self._events.tapped(msg.info, msg.jpeg)
         elif isinstance(msg, Counts):
             for name, n in msg.captured.items():
                 for _ in range(n):

@@ -28,12 +28,15 @@ from streamer.capture_wire import (
     FrameReady,
     ReleaseSlot,
     RemoveStream,
+    SetTap,
     StateChanged,
     Stop,
     StreamGone,
+    TapFrame,
     Up,
     WorkerSetup,
 )
+from streamer.clip_ring import encode_frame
 from streamer.preprocess import Preprocessor
 from streamer.records import DropReason, Frame, StreamState
 from streamer.slots import SlotSegment
@@ -110,6 +113,8 @@ class _Stream:
         self._pre = {name: Preprocessor(spec) for name, spec in setup.specs.items()}
         self._cond = threading.Condition()
         self._free = list(range(setup.layout.slots))
+        self.tap: SetTap | None = cmd.tap  # set by the command loop, read by the capture thread
+        self._tap_due = 0.0
         self.worker = CaptureWorker(
             cmd.cfg, cmd.source, setup.capture, self._emit, uplink,
             decoder_threads=cmd.decoder_threads, start_seq=cmd.start_seq, start_epoch=cmd.start_epoch,
@@ -135,6 +140,13 @@ class _Stream:
             return self._free.pop()
 
     def _emit(self, frame: Frame) -> None:
+        tap = self.tap
+        if tap is not None and tap.every_s is not None and frame.info.t_capture_mono >= self._tap_due:
+            self._tap_due = frame.info.t_capture_mono + tap.every_s
+            try:
+                self._uplink.send(TapFrame(frame.info, encode_frame(frame.image, tap.width, tap.quality)))
+            except (ValueError, cv2.error) as exc:  # a malformed frame is not the view's to report
+                logger.debug("stream %s: frame %d not tapped: %s", self.name, frame.info.seq, exc)
         index = self._acquire()
         if index is None:
             return
@@ -206,6 +218,11 @@ class CaptureProcess:
                 threading.Thread(target=self._remove, args=(stream,), name=f"remove-{cmd.stream}", daemon=True).start()
             else:
                 self._uplink.send(StreamGone(cmd.stream))
+        elif isinstance(cmd, SetTap):
+            with self._lock:
+                stream = self._streams.get(cmd.stream)
+            if stream is not None:
+                stream.tap = cmd
         elif isinstance(cmd, Stop):
             self._stop.set()
 

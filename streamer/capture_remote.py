@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from streamer.capture_wire import AddStream, Down, ReleaseSlot, RemoveStream
+from streamer.capture_wire import AddStream, Down, ReleaseSlot, RemoveStream, SetTap
 from streamer.config import StreamConfig
 from streamer.records import Prepared, StreamState
 from streamer.slots import SlotSegment
@@ -59,6 +59,7 @@ class RemoteStream:
         self.proc: CaptureProc | None = None
         self.segment: SlotSegment | None = None
         self.generation = 0
+        self.tap: SetTap | None = None  # what the live view and clips want of its frames
 
     @property
     def name(self) -> str:
@@ -69,7 +70,7 @@ class RemoteStream:
             raise RuntimeError(f"stream {self.name}: no slots attached")
         return AddStream(
             self.cfg, self.source, self.offline, self.segment.name, self.generation, self.decoder_threads,
-            start_seq=self.next_seq, start_epoch=self.next_epoch,
+            start_seq=self.next_seq, start_epoch=self.next_epoch, tap=self.tap,
         )
 
     def start(self) -> None:
@@ -81,6 +82,14 @@ class RemoteStream:
             self.stop_event.set()
             if self.proc is not None:
                 self.proc.send(RemoveStream(self.name))
+
+    def set_tap(self, tap: SetTap | None) -> None:
+        """Ask the capture process for JPEGs of this stream's frames (None: stop); sent only on a change."""
+        if tap == self.tap:
+            return
+        self.tap = tap
+        if self.proc is not None and not self.stop_event.is_set():
+            self.proc.send(tap or SetTap(self.name, None))
 
     def join(self, timeout: float | None = None) -> None:
         self.gone.wait(timeout)

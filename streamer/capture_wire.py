@@ -33,6 +33,16 @@ class WorkerSetup:
 
 
 @dataclass(frozen=True)
+class SetTap:
+    """Send the daemon a JPEG of this stream's frames: every frame (``every_s`` 0), one per ``every_s``, or none."""
+
+    stream: str
+    every_s: float | None  # None: tap off
+    width: int = 640
+    quality: int = 80
+
+
+@dataclass(frozen=True)
 class AddStream:
     cfg: StreamConfig
     source: Source
@@ -42,6 +52,7 @@ class AddStream:
     decoder_threads: int
     start_seq: int = 0
     start_epoch: int = 0
+    tap: SetTap | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +84,14 @@ class FrameReady:
 
 
 @dataclass(frozen=True)
+class TapFrame:
+    """A frame for the live view or the clip ring: downscaled and JPEG-encoded in the capture process."""
+
+    info: FrameInfo
+    jpeg: bytes
+
+
+@dataclass(frozen=True)
 class StateChanged:
     stream: str
     state: StreamState
@@ -101,5 +120,5 @@ class StreamGone:
     stream: str
 
 
-Down = AddStream | RemoveStream | ReleaseSlot | Stop
-Up = FrameReady | StateChanged | Counts | Beat | StreamGone
+Down = AddStream | RemoveStream | ReleaseSlot | SetTap | Stop
+Up = FrameReady | TapFrame | StateChanged | Counts | Beat | StreamGone

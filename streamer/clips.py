@@ -87,6 +87,10 @@ class ClipRecorder:
             self.bad_frames += 1
             logger.debug("clips: %s: frame %d not kept: %s", self.stream, info.seq, exc)
             return
+        self.on_encoded(info, jpeg)
+
+    def on_encoded(self, info: FrameInfo, jpeg: bytes) -> None:
+        """A captured frame already at clip size and JPEG-encoded (by a capture process)."""
         with self._lock:
             self.ring.add(info, jpeg)
             self._now = max(self._now, info.t_capture_mono)

@@ -15,27 +15,20 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streamer.annotate import draw_message
 from streamer.batcher import Batcher, Policy
 from streamer.capture import CaptureWorker
 from streamer.capture_pool import CapturePool
-from streamer.clip_events import ClipDone, ClipEvent, ClipFailed
-from streamer.clip_events import event_dict as clip_event_dict
-from streamer.clip_service import ClipService
-from streamer.codec import result_dict
+from streamer.capture_remote import RemoteStream
 from streamer.config import CaptureConfig, Config, StreamConfig
 from streamer.handoff import Handoff
 from streamer.inference import InferenceWorker
 from streamer.metrics import Metrics
 from streamer.modelset import ModelSet
 from streamer.prepare import FramePreparer
-from streamer.preview import preview_hub
 from streamer.publish import Publisher
-from streamer.records import DropReason, EventMessage, Result, StatusEvent, StatusKind, StreamState
+from streamer.records import DropReason, FrameInfo, StatusEvent, StatusKind, StreamState
+from streamer.result_path import ResultPath
 from streamer.sources import Source, decoder_threads, plays_offline, resolve
-from streamer.taps import FrameTaps
-from streamer.zone_stage import ZoneStage, event_messages
-from streamer.zones import Update
 
 logger = logging.getLogger(__name__)
 
@@ -88,15 +81,10 @@ class Pipeline:
         self.metrics = metrics
         self.publisher = publisher
         self.batcher = Batcher(on_drop=self.dropped)
+        self.results = ResultPath(config, metrics, publisher)
         self.inference = InferenceWorker(
-            models, self.batcher, config.pipeline, self._publish, self, tracking=config.tracking
+            models, self.batcher, config.pipeline, self.results, self, tracking=config.tracking
         )
-        self.zones = ZoneStage()
-        self.preview = preview_hub(config.preview)
-        self.clips = ClipService.create(
-            config.events, config.resolve(config.events.dir), self._clip_event, draw_message
-        )
-        self.taps = FrameTaps(self.preview, self.clips)
         self._streams: dict[str, _Stream] = {}
         self._lock = threading.Lock()
         self.processed_total = 0
@@ -134,8 +122,7 @@ class Pipeline:
             self.pool.close(max(0.5, deadline - time.monotonic()))
         if self.inference.ident is not None:  # start() may have failed before starting it
             self.inference.join(max(0.1, deadline - time.monotonic()))
-        if self.clips is not None:
-            self.clips.stop(timeout=max(1.0, deadline - time.monotonic()))
+        self.results.stop(timeout=max(1.0, deadline - time.monotonic()))
 
     def add_stream(self, cfg: StreamConfig) -> None:
         """Start capturing a stream; raise ConfigError if its source cannot be resolved."""
@@ -147,21 +134,22 @@ class Pipeline:
             streams = max(len(self._streams) + 1, len(self.config.streams))
             threads = decoder_threads(self.config.capture, streams, self._cores)
         self.metrics.add_stream(cfg.name)
-        self.zones.add(cfg)
-        if self.preview is not None:
-            self.preview.add(cfg.name, cfg.zones, cfg.lines)
-        if self.clips is not None:
-            self.clips.add(cfg.name)
+        self.results.add_stream(cfg)
         worker: StreamHandle
         if self.pool is not None:
             worker = self.pool.add(cfg, source, offline, threads)
+            worker.tap = self.results.tap_for(cfg.name)  # a clip rule wants every frame, from the first
         else:
             worker = self._capture_thread(cfg, source, offline, threads)
         with self._lock:
             self._streams[cfg.name] = _Stream(cfg, source, worker)
         logger.info(
-            "stream %s: %s (%s, %s, capture in %s)", cfg.name, source.display, source.kind.value,
-            "offline" if offline else "live", "a capture process" if self.pool is not None else "this process",
+            "stream %s: %s (%s, %s, capture in %s)",
+            cfg.name,
+            source.display,
+            source.kind.value,
+            "offline" if offline else "live",
+            "a capture process" if self.pool is not None else "this process",
         )
         self.publisher.status(StatusEvent(StatusKind.STREAM_ADDED, cfg.name, None, source.display))
         worker.start()
@@ -170,7 +158,7 @@ class Pipeline:
         """A capture thread in this process, preprocessing into its own buffer pool."""
         preparer = FramePreparer(self._specs)
         self.batcher.register(cfg.name, Policy.WAIT if offline else Policy.LATEST, preparer.release)
-        handoff = Handoff(cfg.name, self.batcher, preparer, self.dropped, self.taps)
+        handoff = Handoff(cfg.name, self.batcher, preparer, self.dropped, self.results.taps)
         worker = CaptureWorker(cfg, source, self.config.capture, handoff, self, decoder_threads=threads)
         handoff.stop_event = worker.stop_event
         return worker
@@ -184,11 +172,7 @@ class Pipeline:
         self.batcher.unregister(name)
         stream.worker.join(timeout)
         self.inference.forget_stream(name)
-        self.zones.remove(name)
-        if self.preview is not None:
-            self.preview.remove(name)
-        if self.clips is not None:
-            self.clips.remove(name)
+        self.results.remove_stream(name)
         self.metrics.remove_stream(name)
         self.publisher.status(StatusEvent(StatusKind.STREAM_REMOVED, name))
 
@@ -203,8 +187,7 @@ class Pipeline:
         if not known:
             return
         self.metrics.set_state(stream, state)
-        if self.preview is not None:
-            self.preview.set_state(stream, state.value)
+        self.results.state(stream, state)
         if state is StreamState.BACKOFF:
             self.metrics.backoffs.labels(stream).inc()
         log = logger.warning if state in (StreamState.FAILED, StreamState.BACKOFF) else logger.info
@@ -246,36 +229,18 @@ class Pipeline:
         self.metrics.published.labels(stream).inc()
         self.metrics.latency.labels(stream).observe(latency_s)
 
-    def _publish(self, result: Result) -> None:
-        """The inference thread's results, through the zones stage, to the publisher."""
-        result, report = self.zones(result)
-        if report is not None:
-            self.metrics.zones.report(report)
-            for message in event_messages(report):
-                if not self.publisher.event(message):
-                    logger.debug("event lost, publish queue full: %s", message.body)
-        if self.preview is not None:
-            self.preview.result(result)
-        recorder = self.clips.recorder(result.info.stream) if self.clips is not None else None
-        if recorder is not None:
-            latency = time.monotonic() - result.info.t_capture_mono
-            update = Update(line_events=report.line_events) if report is not None else None
-            recorder.on_result(result, result_dict(result, latency), update)
-        self.publisher.submit(result)
-
-    def _clip_event(self, event: ClipEvent) -> None:
-        """From the clip recorders and writer threads: to the _events topic and the metrics."""
-        if isinstance(event, ClipFailed):
-            self.metrics.clip_errors.labels(event.reason.value).inc()
-        elif isinstance(event, ClipDone):
-            self.metrics.clips.inc()
-        if not self.publisher.event(EventMessage(clip_event_dict(event))):
-            logger.debug("clip event lost, publish queue full: %s", event)
-
     def tick(self) -> None:
-        """From the supervisor's loop, about once a second: clips of streams that went quiet end."""
-        if self.clips is not None:
-            self.clips.tick()
+        """From the supervisor's loop, about once a second: clips of streams that went quiet end, and
+        capture processes are told which frames the live view and the clips want now."""
+        self.results.tick()
+        if self.pool is not None and self.results.taps:
+            with self._lock:
+                workers = [s.worker for s in self._streams.values() if isinstance(s.worker, RemoteStream)]
+            self.results.request_taps(workers)
+
+    def tapped(self, info: FrameInfo, jpeg: bytes) -> None:
+        """A frame a capture process encoded for the live view or a clip ring."""
+        self.results.tapped(info, jpeg)
 
     # -- health ------------------------------------------------------------------------------
     def health(self, max_age_s: float, stall_s: float) -> tuple[bool, dict[str, Any]]:
@@ -310,4 +275,3 @@ class Pipeline:
         with self._lock:
             workers = [s.worker for s in self._streams.values()]
         return sum(1 for w in workers if w.current is StreamState.UP), len(workers)
-

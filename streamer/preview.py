@@ -94,6 +94,11 @@ class PreviewHub:
             return None if s is None else s.state
 
     # -- frames and results in ---------------------------------------------------------------
+    def watched(self, stream: str) -> bool:
+        """Whether a viewer asked for this stream's picture recently."""
+        s = self._streams.get(stream)
+        return s is not None and self._clock() - s.asked < WATCH_GRACE_S
+
     def wants(self, stream: str) -> bool:
         """Whether capture should hand over this frame: someone watches and the preview is due."""
         s = self._streams.get(stream)  # a dict read: safe without the lock, and this is per frame

@@ -25,7 +25,12 @@ pytestmark = [
 ]
 
 
-def test_a_label_rule_writes_an_annotated_clip_and_announces_it(tmp_path: Path, setup: dict[str, Any]) -> None:  # noqa: F811
+@pytest.mark.parametrize("workers", [0, 1], ids=["capture-threads", "capture-process"])
+def test_a_label_rule_writes_an_annotated_clip_and_announces_it(
+    tmp_path: Path,
+    setup: dict[str, Any],  # noqa: F811
+    workers: int,
+) -> None:
     clip = square_clip(tmp_path / "squares.mp4")  # 2 s at 25 fps, two squares in every frame
     stream = {"name": "yard", "source": str(clip), "realtime": True}  # paced like a camera, ends after 2 s
     events = {
@@ -36,7 +41,8 @@ def test_a_label_rule_writes_an_annotated_clip_and_announces_it(tmp_path: Path, 
     proc = start(tmp_path, {**setup, "streams": []})
     try:
         sub.wait_connected(60)
-        (tmp_path / "config.toml").write_text(toml_dumps({**setup, "events": events, "streams": [stream]}))
+        config = {**setup, "events": events, "capture": {"workers": workers}, "streams": [stream]}
+        (tmp_path / "config.toml").write_text(toml_dumps(config))
         proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 60
         while not any(m.get("event") == "clip_done" for t, m in sub.messages if t == "_events"):

@@ -37,13 +37,14 @@ def fetch(url: str) -> tuple[int, bytes]:
         return 0, b""  # not listening yet
 
 
-@pytest.fixture
-def daemon(tmp_path: Path, setup: dict[str, Any]) -> Any:  # noqa: F811
+@pytest.fixture(params=[0, 1], ids=["capture-threads", "capture-process"])
+def daemon(tmp_path: Path, setup: dict[str, Any], request: pytest.FixtureRequest) -> Any:  # noqa: F811
     clip = square_clip(tmp_path / "squares.mp4")
     (tmp_path / "token").write_text("s3cret\n")
     config = {
         **setup,
         "preview": {"enabled": True, "fps": 10, "token_file": "token", "max_viewers": 2},
+        "capture": {"workers": request.param},
         "streams": [{"name": "yard", "source": str(clip), "realtime": True, "loop": True}],
     }
     proc = start(tmp_path, config)
