@@ -22,6 +22,9 @@ REQUIRED = {
     "streamer_stream_up": "stream up/down",
     "streamer_stream_reconnects_total": "reconnects",
     "streamer_messages_published_total": "published messages",
+    "streamer_line_crossings_total": "line counts",
+    "streamer_zone_objects": "zone occupancy",
+    "streamer_clips_total": "event clips",
     "process_cpu_seconds_total": "process CPU",
     "process_resident_memory_bytes": "process RSS",
 }
