@@ -119,7 +119,7 @@ def render_set(
     )
 
 
-def synthetic_streams(
+def synthetic_streams(  # noqa: PLR0913  (a dataset is named by all of these)
     seed: int,
     split: int,
     count: int,

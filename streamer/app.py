@@ -29,6 +29,9 @@ from streamer.sources import configure_ffmpeg, resolve
 
 logger = logging.getLogger(__name__)
 
+# Sections every stream depends on: a reload that changes one restarts the pipeline.
+FRAME_PATH = ("models", "pipeline", "capture", "tracking", "events", "preview")
+
 # READY goes out when the first result is published, or after this long if none comes (every
 # camera down at boot must not make systemd kill and restart us in a loop).
 READY_GRACE_S = 10.0
@@ -195,28 +198,38 @@ class Daemon:
         for section in ("publish", "metrics"):
             if getattr(new, section) != getattr(old, section):
                 logger.warning("reload: [%s] changed; it takes effect at the next restart", section)
-        frame_path = ("models", "pipeline", "capture", "tracking", "events", "preview")
-        if any(getattr(new, section) != getattr(old, section) for section in frame_path):
-            # Load the new models and check every source before touching the running pipeline:
-            # a bad model or source changes nothing.
-            for stream in new.streams:
-                if stream.enabled:
-                    resolve(stream, new)
-            models = load_models(new)
-            logger.info("reload: models, pipeline, capture or tracking settings changed; restarting every stream")
-            fresh = self._new_pipeline(new, models)
-            running = p.stream_configs()
-            p.stop()
-            # The old pipeline stopped without removing anything: forget the series of the streams
-            # the new config drops, or they stay behind (a removed dead camera would stay down).
-            for name in set(running) - {s.name for s in new.streams if s.enabled}:
-                self.metrics.remove_stream(name)
-                if self.publisher is not None:
-                    self.publisher.status(StatusEvent(StatusKind.STREAM_REMOVED, name))
-            self.pipeline = fresh
-            fresh.start()
-            self.config = new
-            return
+        if any(getattr(new, section) != getattr(old, section) for section in FRAME_PATH):
+            self._restart_pipeline(p, new)
+        else:
+            self._apply_streams(p, new)
+        self.config = new
+
+    def _restart_pipeline(self, p: Pipeline, new: Config) -> None:
+        """A new pipeline for settings every stream depends on (models, batching, capture, ...)."""
+        # Load the new models and check every source before touching the running pipeline:
+        # a bad model or source changes nothing.
+        for stream in new.streams:
+            if stream.enabled:
+                resolve(stream, new)
+        models = load_models(new)
+        logger.info("reload: [%s] changed; restarting every stream", "], [".join(
+            section for section in FRAME_PATH if getattr(new, section) != getattr(self.config, section)
+        ))  # fmt: skip
+        fresh = self._new_pipeline(new, models)
+        running = p.stream_configs()
+        p.stop()
+        # The old pipeline stopped without removing anything: forget the series of the streams
+        # the new config drops, or they stay behind (a removed dead camera would stay down).
+        for name in set(running) - {s.name for s in new.streams if s.enabled}:
+            self.metrics.remove_stream(name)
+            if self.publisher is not None:
+                self.publisher.status(StatusEvent(StatusKind.STREAM_REMOVED, name))
+        self.pipeline = fresh
+        fresh.start()
+
+    @staticmethod
+    def _apply_streams(p: Pipeline, new: Config) -> None:
+        """Only the streams changed: remove, add or restart those, the others never notice."""
         running = p.stream_configs()
         wanted = {s.name: s for s in new.streams if s.enabled}
         for name, cfg in wanted.items():
@@ -229,7 +242,6 @@ class Daemon:
         for name, cfg in wanted.items():
             if running.get(name) != cfg:
                 p.add_stream(cfg)
-        self.config = new
 
     # -- shutdown ----------------------------------------------------------------------------
     def shutdown(self) -> None:

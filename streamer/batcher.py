@@ -195,20 +195,23 @@ class Batcher:
                     # or batching it would save less than the wait costs: go now.
                     break
                 self._cond.wait(limit - now)
-            batch: list[Prepared] = []
-            taken: list[str] = []
-            for stream in self._order:
-                channel = self._channels[stream]
-                if channel.queue:
-                    batch.append(channel.queue.popleft())
-                    taken.append(stream)
-                    if len(batch) == max_batch:
-                        break
-            for stream in taken:
-                self._order.remove(stream)
-                self._order.append(stream)
-            for stream in taken:
-                self._channels[stream].space.notify()
+            return self._pop(max_batch)
+
+    def _pop(self, max_batch: int) -> list[Prepared]:
+        """Up to ``max_batch`` ready frames, round-robin: the streams taken go to the back. Lock held."""
+        batch: list[Prepared] = []
+        taken: list[str] = []
+        for stream in self._order:
+            channel = self._channels[stream]
+            if channel.queue:
+                batch.append(channel.queue.popleft())
+                taken.append(stream)
+                if len(batch) == max_batch:
+                    break
+        for stream in taken:
+            self._order.remove(stream)
+            self._order.append(stream)
+            self._channels[stream].space.notify()
         return batch
 
     def release(self, item: Prepared) -> None:

@@ -13,6 +13,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -38,6 +39,16 @@ class CaptureEvents(Protocol):
 Emit = Callable[[Frame], None]
 
 
+@dataclass(frozen=True)
+class Start:
+    """How a capture starts: FFmpeg's decoder threads (0: its own choice) and the stream's numbering,
+    which a stream moved to a restarted capture process continues."""
+
+    decoder_threads: int = 0
+    seq: int = 0
+    epoch: int = 0
+
+
 class CaptureWorker(threading.Thread):
     """Reads one stream until stopped; never raises out of ``run``."""
 
@@ -48,10 +59,7 @@ class CaptureWorker(threading.Thread):
         capture: CaptureConfig,
         emit: Emit,
         events: CaptureEvents,
-        *,
-        decoder_threads: int = 0,
-        start_seq: int = 0,
-        start_epoch: int = 0,
+        start: Start = Start(),
     ) -> None:
         super().__init__(name=f"capture-{stream.name}", daemon=True)
         self.cfg = stream
@@ -63,9 +71,9 @@ class CaptureWorker(threading.Thread):
         self.heartbeat = time.monotonic()
         self.last_frame_mono: float | None = None
         self.current = StreamState.CONNECTING
-        self.decoder_threads = decoder_threads  # 0: FFmpeg's own choice
-        self._seq = start_seq
-        self.epoch = start_epoch
+        self.decoder_threads = start.decoder_threads
+        self._seq = start.seq
+        self.epoch = start.epoch
         self._rng = random.Random()
         self.corrupt_in_pass = 0  # corrupt frames counted in the current pass over the source
 
@@ -202,32 +210,44 @@ class CaptureWorker(threading.Thread):
                 if run.failed(now):
                     break
                 continue
-            corrupt = run.recovered()
-            if corrupt:
-                self.drop_corrupt(corrupt)
-                self._seq += corrupt  # a gap in seq, as for any dropped frame
+            self._recovered(run)
             if pacer is not None:
                 pacer.advance()
             count += 1
             if count == 1:
-                self.set_state(StreamState.UP)
-                if reconnect:
-                    self._events.reconnected(self.cfg.name)
+                self._up(reconnect)
             self._events.captured(self.cfg.name)
             if min_gap and now - last_kept < min_gap:
                 # grab() without retrieve(): skip the colour conversion of frames we will not use.
                 self._events.dropped(self.cfg.name, DropReason.MAX_FPS)
                 self._seq += 1
                 continue
-            ok, image = cap.retrieve()
-            if not ok or image is None:
-                self._events.dropped(self.cfg.name, DropReason.ERROR)
-                self._seq += 1
-                continue
-            last_kept = now
-            h, w = image.shape[:2]
-            info = FrameInfo(self.cfg.name, self._seq, self.epoch, time.time(), now, int(w), int(h))
-            self._seq += 1
-            self.last_frame_mono = now
-            self._emit(Frame(info, image.astype(np.uint8, copy=False)))
+            if self._deliver(cap, now):
+                last_kept = now
         return count
+
+    def _recovered(self, run: CorruptRun) -> None:
+        """A frame decoded: the undecodable ones before it count as dropped, and as a gap in seq."""
+        corrupt = run.recovered()
+        if corrupt:
+            self.drop_corrupt(corrupt)
+            self._seq += corrupt
+
+    def _up(self, reconnect: bool) -> None:
+        self.set_state(StreamState.UP)
+        if reconnect:
+            self._events.reconnected(self.cfg.name)
+
+    def _deliver(self, cap: Capture, now: float) -> bool:
+        """Decode the grabbed frame and hand it on; False (counted) if it did not decode."""
+        ok, image = cap.retrieve()
+        if not ok or image is None:
+            self._events.dropped(self.cfg.name, DropReason.ERROR)
+            self._seq += 1
+            return False
+        h, w = image.shape[:2]
+        info = FrameInfo(self.cfg.name, self._seq, self.epoch, time.time(), now, int(w), int(h))
+        self._seq += 1
+        self.last_frame_mono = now
+        self._emit(Frame(info, image.astype(np.uint8, copy=False)))
+        return True

@@ -138,33 +138,42 @@ class CapturePool:
         elif isinstance(msg, TapFrame):
             self._events.tapped(msg.info, msg.jpeg)
         elif isinstance(msg, Counts):
-            for name, n in msg.captured.items():
-                for _ in range(n):
-                    self._events.captured(name)
-            for (name, reason), n in msg.dropped.items():
-                for _ in range(n):
-                    self._events.dropped(name, reason)
-            for name, n in msg.reconnected.items():
-                for _ in range(n):
-                    self._events.reconnected(name)
+            self._counts(msg)
         elif isinstance(msg, StateChanged):
             stream = proc.streams.get(msg.stream)
             if stream is not None:
                 stream.current = msg.state
             self._events.state(msg.stream, msg.state, msg.detail)
         elif isinstance(msg, Beat):
-            for name, beat in msg.heartbeats.items():
-                stream = proc.streams.get(name)
-                if stream is not None:
-                    stream.heartbeat = beat
-                    stream.alive = msg.alive.get(name, True)
+            self._beat(proc, msg)
         elif isinstance(msg, StreamGone):
-            with self._lock:
-                stream = proc.streams.pop(msg.stream, None)
-                if stream is not None and stream.segment is not None:
-                    stream.segment.close()
+            self._gone(proc, msg)
+
+    def _counts(self, msg: Counts) -> None:
+        for name, n in msg.captured.items():
+            for _ in range(n):
+                self._events.captured(name)
+        for (name, reason), n in msg.dropped.items():
+            for _ in range(n):
+                self._events.dropped(name, reason)
+        for name, n in msg.reconnected.items():
+            for _ in range(n):
+                self._events.reconnected(name)
+
+    def _beat(self, proc: CaptureProc, msg: Beat) -> None:
+        for name, beat in msg.heartbeats.items():
+            stream = proc.streams.get(name)
             if stream is not None:
-                stream.gone.set()
+                stream.heartbeat = beat
+                stream.alive = msg.alive.get(name, True)
+
+    def _gone(self, proc: CaptureProc, msg: StreamGone) -> None:
+        with self._lock:
+            stream = proc.streams.pop(msg.stream, None)
+            if stream is not None and stream.segment is not None:
+                stream.segment.close()
+        if stream is not None:
+            stream.gone.set()
 
     def _frame(self, proc: CaptureProc, msg: FrameReady) -> None:
         stream = proc.streams.get(msg.info.stream)

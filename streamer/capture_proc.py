@@ -19,7 +19,7 @@ from multiprocessing.connection import Connection
 
 import cv2
 
-from streamer.capture import CaptureWorker
+from streamer.capture import CaptureWorker, Start
 from streamer.capture_wire import (
     AddStream,
     Beat,
@@ -117,7 +117,7 @@ class _Stream:
         self._tap_due = 0.0
         self.worker = CaptureWorker(
             cmd.cfg, cmd.source, setup.capture, self._emit, uplink,
-            decoder_threads=cmd.decoder_threads, start_seq=cmd.start_seq, start_epoch=cmd.start_epoch,
+            Start(cmd.decoder_threads, cmd.start_seq, cmd.start_epoch),
         )
 
     @property

@@ -47,7 +47,7 @@ class ClipRecorder:
     """One stream's recorder. ``on_frame`` (capture side) and ``on_result`` (inference side) may be
     called from different threads; neither ever waits on the disk or the encoder."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913  (the keyword-only collaborators are injected, tests pass fakes)
         self,
         stream: str,
         events: EventsConfig,

@@ -145,7 +145,7 @@ def decode(
     )
 
 
-def _nms(
+def _nms(  # noqa: PLR0913  (keyword-only geometry, passed straight through to _detections)
     cxcywh: FloatArray,
     scores: FloatArray,
     classes: npt.NDArray[np.int64],

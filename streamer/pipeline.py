@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from streamer.batcher import Batcher, Policy
-from streamer.capture import CaptureWorker
+from streamer.capture import CaptureWorker, Start
 from streamer.capture_pool import CapturePool
 from streamer.capture_remote import RemoteStream
 from streamer.config import CaptureConfig, Config, StreamConfig
@@ -159,7 +159,7 @@ class Pipeline:
         preparer = FramePreparer(self._specs)
         self.batcher.register(cfg.name, Policy.WAIT if offline else Policy.LATEST, preparer.release)
         handoff = Handoff(cfg.name, self.batcher, preparer, self.dropped, self.results.taps)
-        worker = CaptureWorker(cfg, source, self.config.capture, handoff, self, decoder_threads=threads)
+        worker = CaptureWorker(cfg, source, self.config.capture, handoff, self, Start(decoder_threads=threads))
         handoff.stop_event = worker.stop_event
         return worker
 

@@ -44,7 +44,7 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(("workers", "decoder"), [(0, "opencv"), (1, "opencv"), (0, "pyav")])
-def test_camera_reconnects_after_fds_ran_out(  # noqa: PLR0917 - pytest fixtures
+def test_camera_reconnects_after_fds_ran_out(  # noqa: PLR0913, PLR0917  (pytest fixtures and parameters)
     tmp_path: Path,
     models: dict[str, Any],
     clips: Clips,

@@ -102,7 +102,7 @@ def test_detector_format_found_from_the_output_shape(tmp_path: Path, fmt: str) -
     np.testing.assert_allclose(det.box, (40, 30, 100, 90), atol=3.5)
 
 
-def _refusal(tmp_path: Path, case: str) -> tuple[Path, dict[str, Any]]:
+def _refusal(tmp_path: Path, case: str) -> tuple[Path, dict[str, Any]]:  # noqa: PLR0911  (one return per case)
     det = {"kind": "detector", "input_name": "images", "input_size": (64, 64), "outputs": {"boxes": "output0"}}
     if case == "segmentation map as detector":
         p = tinymodels.probability_map(tmp_path / "seg.onnx", size=(96, 96))

@@ -150,7 +150,7 @@ def _get(data: Any, path: tuple[str | int, ...]) -> Any:
 
 
 @st.composite
-def malformed(draw: st.DrawFn, base: dict[str, Any]) -> tuple[str, bytes]:
+def malformed(draw: st.DrawFn, base: dict[str, Any]) -> tuple[str, bytes]:  # noqa: C901, PLR0912  (a case per kind)
     """One way of breaking the base config: (what was done, the file's bytes)."""
     data = copy.deepcopy(base)
     how = draw(st.sampled_from(["value", "required", "unknown", "special", "toml", "encoding"]))
