@@ -261,12 +261,18 @@ class HttpServer:
         await response.prepare(request)
         try:
             async for chunk in chunks:
+                if conn is not None and conn.gone:
+                    break  # the client left: stop making chunks for it
                 await asyncio.wait_for(response.write(chunk), self.limits.request_timeout_s)
         except TimeoutError:
             if conn is not None:
                 self._guard.close(conn, ClientError.TIMEOUT)
         except ConnectionError:
             pass  # the client left: counted when its connection is lost
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()  # the producer's own clean-up runs now, not whenever it is collected
         return response
 
 

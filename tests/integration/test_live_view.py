@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import signal
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -97,3 +98,40 @@ def test_a_browser_sees_the_stream_move(daemon: str, tmp_path: Path) -> None:
     assert np.abs(first - second).mean() > 1.0, "the picture moves"
     red = (first[..., 0] > 150) & (first[..., 1] < 90) & (first[..., 2] < 90)
     assert red.sum() > 200, "the red squares of the stream are on screen"
+
+
+def _open_mjpeg(base: str) -> socket.socket:
+    host, port = base.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)), timeout=10)
+    sock.sendall(b"GET /streams/yard.mjpg?token=s3cret HTTP/1.1\r\nHost: x\r\n\r\n")
+    return sock
+
+
+def test_viewers_that_come_and_go_or_stall_leak_nothing(daemon: str) -> None:
+    for _ in range(100):  # a browser opening and closing the view (a slot may take a frame to come back)
+        sock = _open_mjpeg(daemon)
+        assert sock.recv(12) in (b"HTTP/1.1 200", b"HTTP/1.1 503")
+        sock.close()
+    time.sleep(1.0)  # every slot is back once its viewer's next picture finds the connection gone
+    stalled = _open_mjpeg(daemon)  # never reads: its writes back up until the server drops it
+    stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    watcher = _open_mjpeg(daemon)
+    got = b""
+    deadline = time.monotonic() + 5
+    while got.count(b"--frame") < 10 and time.monotonic() < deadline:
+        got += watcher.recv(65536)
+    assert got.count(b"--frame") >= 10, "a second viewer keeps getting pictures beside a stalled one"
+    third = _open_mjpeg(daemon)  # max_viewers = 2
+    assert third.recv(12).startswith(b"HTTP/1.1 503")
+    for s in (stalled, watcher, third):
+        s.close()
+
+    def both_slots_free() -> bool:
+        socks = [_open_mjpeg(daemon) for _ in range(2)]
+        try:
+            return all(s.recv(12) == b"HTTP/1.1 200" for s in socks)
+        finally:
+            for s in socks:
+                s.close()
+
+    wait_until(both_slots_free, 15, what="every viewer slot back once its viewers left")
