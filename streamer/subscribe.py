@@ -113,6 +113,13 @@ def summary_lines(out: TextIO = sys.stdout) -> Callable[[str, dict[str, Any]], N
     def write(topic: str, m: dict[str, Any]) -> None:
         if m.get("type") == "status":
             line = f"[status] {m.get('event')} {m.get('stream') or ''} {m.get('state') or ''} {m.get('detail', '')}"
+        elif m.get("type") == "event":
+            what = [
+                f"{key}={m[key]}"
+                for key in ("zone", "line", "direction", "track_id", "label", "rule", "path")
+                if key in m
+            ]
+            line = f"[event] {m.get('event')} {m.get('stream', '')} {' '.join(what)}"
         else:
             parts = [f"{topic} #{m['seq']}"]
             for name, body in m["models"].items():

@@ -5,11 +5,12 @@
 //                      [--count N] [--timeout-ms MS]
 //
 // Messages are ZeroMQ multipart [topic, payload]: topic = stream name (UTF-8), payload = JSON.
-// Status messages use the reserved topic "_status" and are skipped unless --status is given.
+// Status and event messages use the reserved topics "_status" and "_events"; both are skipped
+// unless --status is given.
 // Exit status: 0 ok (or --count reached), 1 a malformed message, 2 bad usage, 3 timed out.
 import { Subscriber } from "zeromq";
 
-const STATUS_TOPIC = "_status";
+const RESERVED = ["_status", "_events"];
 
 function parseArgs(argv) {
   const opts = { endpoint: "tcp://127.0.0.1:5556", streams: [], status: false, count: 0, timeoutMs: -1 };
@@ -45,14 +46,15 @@ sock.connect(opts.endpoint);
 // ZeroMQ filters by topic prefix; subscribing to exact names would still let "cam1" match "cam10",
 // so the exact topic is checked again below.
 if (opts.streams.length === 0) sock.subscribe();
-else for (const name of [...opts.streams, ...(opts.status ? [STATUS_TOPIC] : [])]) sock.subscribe(name);
+else for (const name of [...opts.streams, ...(opts.status ? RESERVED : [])]) sock.subscribe(name);
 
 let seen = 0;
 try {
   for await (const frames of sock) {
     if (frames.length !== 2) fail(`expected 2 frames [topic, payload], got ${frames.length}`);
     const topic = frames[0].toString("utf8");
-    if (topic === STATUS_TOPIC ? !opts.status : opts.streams.length > 0 && !opts.streams.includes(topic)) {
+    const reserved = RESERVED.includes(topic);
+    if (reserved ? !opts.status : opts.streams.length > 0 && !opts.streams.includes(topic)) {
       continue;
     }
     let message;
@@ -61,7 +63,7 @@ try {
     } catch (err) {
       fail(`payload on ${topic} is not JSON: ${err.message}`);
     }
-    if (topic !== STATUS_TOPIC && message.stream !== topic) {
+    if (!reserved && message.stream !== topic) {
       fail(`topic ${topic} carries a result for stream ${message.stream}`);
     }
     process.stdout.write(`${JSON.stringify({ topic, message })}\n`);

@@ -3,7 +3,7 @@
     python subscribe.py [tcp://127.0.0.1:5556] [STREAM ...]
 
 Messages are ZeroMQ multipart ``[topic, payload]``: topic = stream name (UTF-8), payload = JSON.
-Status messages arrive on the reserved topic ``_status`` and are skipped here.
+Status and event messages arrive on the reserved topics ``_status`` and ``_events`` and are skipped here.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def main(argv: list[str]) -> None:
     while True:
         topic, payload = sock.recv_multipart()
         stream = topic.decode("utf-8")
-        if stream == "_status" or (streams and stream not in streams):
+        if stream.startswith("_") or (streams and stream not in streams):  # _status, _events: not results
             continue
         result = json.loads(payload)  # plain JSON: never pickle on the wire
         print(json.dumps(result), flush=True)

@@ -90,3 +90,18 @@ def test_bad_zones_and_lines_are_one_line_naming_the_key(shape: dict[str, Any], 
         parse_config(data, tmp_path, "c.toml")
     message = str(err.value)
     assert "\n" not in message and needle in message and "streams[0]" in message, message
+
+
+def test_the_subscriber_summary_prints_events() -> None:
+    import io
+
+    from streamer.subscribe import summary_lines
+
+    out = io.StringIO()
+    stage = ZoneStage([stream(**CFG)])
+    for i, x in enumerate([80, 120]):
+        _, report = stage(result(i, x))
+    assert report is not None
+    (message,) = event_messages(report)
+    summary_lines(out)("_events", event_dict(message))
+    assert out.getvalue().startswith("[event] line_crossing cam line=gate direction=out track_id=1 label=person")
