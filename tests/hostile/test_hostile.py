@@ -21,7 +21,7 @@ from tests.hostile.rig import HEADER, Target
 from tests.integration.robust_rig import report
 from tests.support.media import Clips
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+pytestmark = pytest.mark.integration  # the standing adversarial suite: in the default run
 
 MIN_RATE_PCT = 95.0
 RSS_SLACK_MB = 5.0

@@ -43,7 +43,15 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return tiny_models(tmp_path_factory.mktemp("models"))
 
 
-@pytest.mark.parametrize(("workers", "decoder"), [(0, "opencv"), (1, "opencv"), (0, "pyav")])
+# The capture-thread variant runs in the default suite; the others with -m slow (or the full suite).
+VARIANTS = [
+    (0, "opencv"),
+    pytest.param(1, "opencv", marks=pytest.mark.slow),
+    pytest.param(0, "pyav", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("workers", "decoder"), VARIANTS)
 def test_camera_reconnects_after_fds_ran_out(  # noqa: PLR0913, PLR0917  (pytest fixtures and parameters)
     tmp_path: Path,
     models: dict[str, Any],
