@@ -16,8 +16,10 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.integration.robust_rig import Ports, config_data, start_daemon, tiny_models, write_config
 from tests.integration.test_daemon import start
 from tests.integration.test_objects import setup, square_clip  # noqa: F401  (setup is a fixture)
+from tests.support.fixtures import DaemonFactory, RtspServerFactory
 from tests.support.media import ffmpeg_path
 from tests.support.procs import wait_until
 
@@ -135,3 +137,37 @@ def test_viewers_that_come_and_go_or_stall_leak_nothing(daemon: str) -> None:
                 s.close()
 
     wait_until(both_slots_free, 15, what="every viewer slot back once its viewers left")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium")
+def test_the_page_shows_a_camera_go_down_and_come_back(
+    tmp_path: Path,
+    rtsp_server: RtspServerFactory,
+    daemon_process: DaemonFactory,
+) -> None:
+    from playwright.sync_api import sync_playwright
+
+    camera = rtsp_server()
+    ports = Ports()
+    data = config_data(ports, tiny_models(tmp_path / "models"), [{"name": "cam", "source": camera.url()}])
+    data["capture"] = {"open_timeout_s": 2.0, "read_timeout_s": 1.0, "backoff_initial_s": 0.2, "backoff_max_s": 1.0}
+    data["preview"] = {"enabled": True, "fps": 10}
+    start_daemon(daemon_process, write_config(tmp_path / "c.toml", data), ports, wait_streams=("cam",))
+    state = ".stream[data-stream='cam'] .state"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            page.goto(f"http://{ports.listen}/")
+            page.wait_for_function(f"document.querySelector(\"{state}\")?.textContent === 'up'", timeout=30_000)
+            camera.kill()
+            page.wait_for_function(f"document.querySelector(\"{state}\")?.textContent !== 'up'", timeout=30_000)
+            assert page.inner_text(state) in ("backoff", "connecting")
+            camera.start()
+            page.wait_for_function(f"document.querySelector(\"{state}\")?.textContent === 'up'", timeout=30_000)
+            img = page.locator(".stream[data-stream='cam'] img")
+            first = img.screenshot()
+            time.sleep(1.0)
+            assert img.screenshot() != first, "the picture is live again"
+        finally:
+            browser.close()
