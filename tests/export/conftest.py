@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from export.config import TrainConfig
 from export.pipeline import run_export, run_train
 
 
-def tiny_config(**overrides: object) -> TrainConfig:
+def tiny_config(**overrides: Any) -> TrainConfig:
     """A training run of a few seconds: the round trip matters here, not accuracy."""
     cfg = replace(
         TrainConfig().quick(),
@@ -24,7 +25,7 @@ def tiny_config(**overrides: object) -> TrainConfig:
         heldout_streams=1,
         heldout_clips=7,
     )
-    return replace(cfg, **overrides)  # type: ignore[arg-type]
+    return replace(cfg, **overrides)
 
 
 @pytest.fixture(scope="session")

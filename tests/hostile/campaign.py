@@ -20,7 +20,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from tests.hostile import attacks
-from tests.hostile.cases import CASES, Scale
+from tests.hostile.cases import CASES, Case, Scale
 from tests.hostile.rig import DEFAULT_HTTP, HEADER, SUITE_HTTP, Outcome, Target
 from tests.support.media import build_clips
 
@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
         print(HEADER, flush=True)
         try:
             for case in cases:
-                out = target.run(case.name, lambda t, c=case: c.attack(t, scale))  # type: ignore[misc]
+
+                def attack(t: Target, c: Case = case) -> str:
+                    return c.attack(t, scale)
+
+                out = target.run(case.name, attack)
                 outcomes.append(out)
                 print(out.row(), flush=True)
                 if not out.alive:

@@ -9,6 +9,7 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,7 @@ class Target:
         self.proc.start()
         wait_until(lambda: port_open("127.0.0.1", self.ports.http_port), 30, 0.1, "metrics port")
         for s in STREAMS:
-            wait_until(lambda s=s: self.sub.results(s), 30, 0.1, f"first result of {s}")  # type: ignore[misc]
+            wait_until(partial(self.sub.results, s), 30, 0.1, f"first result of {s}")
         return self
 
     def stop(self) -> int:

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +249,7 @@ def start_daemon(
     running = Running(proc, ports, sub, config_path)
     for stream in wait_streams:
         try:
-            wait_until(lambda s=stream: sub.results(s), timeout, 0.1, f"first result of {stream}")  # type: ignore[misc]
+            wait_until(partial(sub.results, stream), timeout, 0.1, f"first result of {stream}")
         except TimeoutError:
             sub.close()
             raise AssertionError(f"no result of {stream} in {timeout} s:\n{proc.stderr_text()[-3000:]}") from None

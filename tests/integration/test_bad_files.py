@@ -7,6 +7,7 @@ import itertools
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,11 @@ def failed_detail(running: Running, stream: str) -> str:
     return ""
 
 
+def epochs_seen(running: Running, stream: str, at_least: int) -> bool:
+    """Whether the stream's results so far span ``at_least`` epochs (passes over a looping file)."""
+    return len({m.body["epoch"] for m in running.sub.results(stream)}) >= at_least
+
+
 def test_bad_files_fail_their_own_stream(
     tmp_path: Path, models: dict[str, Any], clips: Clips, daemon_process: DaemonFactory
 ) -> None:
@@ -82,11 +88,11 @@ def test_bad_files_fail_their_own_stream(
         start = running.scrape()
         vanishing.unlink()  # mid-play: the current pass ends, the next open fails
         for name, reason in expected_failures.items():
-            wait_until(lambda n=name: failed_detail(running, n), 10, 0.1, f"{name} failed")  # type: ignore[misc]
+            wait_until(partial(failed_detail, running, name), 10, 0.1, f"{name} failed")
             assert reason in failed_detail(running, name), (name, failed_detail(running, name))
         wait_until(lambda: running.sub.state_changes("ends", "stopped"), 10, 0.1, "ends stopped")
         for name in ("loops", "truncated", "corrupt"):
-            wait_until(lambda n=name: len({m.body["epoch"] for m in running.sub.results(n)}) >= 3, 10, 0.1, name)  # type: ignore[misc]
+            wait_until(partial(epochs_seen, running, name, 3), 10, 0.1, name)
         time.sleep(max(0.0, t0 + 6.0 - time.monotonic()))
         end = running.scrape()
         dt = time.monotonic() - t0

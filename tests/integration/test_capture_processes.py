@@ -67,7 +67,12 @@ def test_capture_processes_deliver_everything_survive_a_kill_and_exit_clean(
                            wait_streams=["live0", "live1"])
     try:
         pid = running.proc.pid
-        procs = wait_until(lambda: len(capture_processes(pid)) == 2 and capture_processes(pid), 10, 0.1, "2 processes")
+
+        def both_processes() -> list[int]:
+            found = capture_processes(pid)
+            return found if len(found) == 2 else []
+
+        procs = wait_until(both_processes, 10, 0.1, "2 processes")
         # The offline file: every frame, in order, then the stream stops.
         wait_until(lambda: running.sub.state_changes("offline", "stopped"), 20, 0.1, "offline stream to end")
         seqs = [m.body["seq"] for m in running.sub.results("offline")]

@@ -33,7 +33,7 @@ COLOURS = {"red": (0, 0, 220), "green": (0, 220, 0), "blue": (220, 0, 0)}  # BGR
 def colour_clip(path: Path, colour: str, frames: int, size: tuple[int, int] = (160, 120)) -> Path:
     """A real MPEG-4 clip: a flat colour with a white square moving across it."""
     w, h = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (w, h))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 25.0, (w, h))
     for i in range(frames):
         img = np.zeros((h, w, 3), np.uint8)
         img[:] = COLOURS[colour]

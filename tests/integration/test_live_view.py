@@ -12,7 +12,6 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pytest
 
@@ -20,7 +19,7 @@ from tests.integration.robust_rig import Ports, config_data, start_daemon, tiny_
 from tests.integration.test_daemon import start
 from tests.integration.test_objects import setup, square_clip  # noqa: F401  (setup is a fixture)
 from tests.support.fixtures import DaemonFactory, RtspServerFactory
-from tests.support.media import ffmpeg_path
+from tests.support.media import decode_image, ffmpeg_path
 from tests.support.procs import wait_until
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -89,8 +88,7 @@ def test_a_browser_sees_the_stream_move(daemon: str, tmp_path: Path) -> None:
             img = page.locator(".stream img")
             shots = []
             for _ in range(2):
-                png = np.frombuffer(img.screenshot(), np.uint8)
-                shots.append(cv2.imdecode(png, cv2.IMREAD_COLOR)[..., ::-1].astype(np.int16))  # RGB
+                shots.append(decode_image(img.screenshot())[..., ::-1].astype(np.int16))  # RGB
                 time.sleep(1.0)
             (tmp_path / "shot.png").write_bytes(img.screenshot())
         finally:

@@ -109,7 +109,7 @@ def test_reload_adds_removes_changes_and_refuses_bad_configs(
         missing_source["streams"].append(file_stream("d", tmp_path / "nope.mp4"))
         bad_value = copy.deepcopy(good)
         bad_value["pipeline"]["max_batch"] = 0
-        refused = {
+        refused: dict[str, str | dict[str, Any]] = {
             "broken toml": "[[streams]\nname = ",
             "invalid value": bad_value,
             "missing source": missing_source,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 from pathlib import Path
+from typing import Any, TypedDict
 
 import pytest
 
@@ -27,13 +28,21 @@ def series_of(samples: dict[tuple[str, tuple[tuple[str, str], ...]], float], str
     return sorted({name for name, labels in samples if ("stream", stream) in labels})
 
 
+class Change(TypedDict, total=False):
+    """What a reload changes: the [pipeline] table, the [capture] table, or (``models`` set) the sequence model."""
+
+    pipeline: dict[str, Any]
+    capture: dict[str, Any]
+    models: str
+
+
 @pytest.mark.parametrize(
     "change",
     [{"pipeline": {"max_batch": 4}}, {"capture": {"workers": 0}}, {"models": "seq removed"}],
     ids=["pipeline", "capture", "models"],
 )
 def test_streams_removed_in_a_restarting_reload_leave_no_series(
-    change: dict[str, object], tmp_path: Path, clips: Clips, daemon_process: DaemonFactory
+    change: Change, tmp_path: Path, clips: Clips, daemon_process: DaemonFactory
 ) -> None:
     models = tiny_models(tmp_path / "models")
     ports = Ports()
@@ -50,8 +59,8 @@ def test_streams_removed_in_a_restarting_reload_leave_no_series(
             ports,
             new_models,
             [a],
-            pipeline=change.get("pipeline"),  # type: ignore[arg-type]
-            capture=change.get("capture"),  # type: ignore[arg-type]
+            pipeline=change.get("pipeline"),
+            capture=change.get("capture"),
         )
         write_config(path, data)
         running.proc.send_signal(signal.SIGHUP)

@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -199,14 +200,14 @@ def test_rtsp_password_never_shown(
         wait_until(lambda: port_open("127.0.0.1", ports.http_port), 20, 0.1, "metrics")
         up = ("from_file", "from_credential", "inline")
         for name in up:
-            wait_until(lambda n=name: sub.results(n), 20, 0.1, f"results of {name}")  # type: ignore[misc]
+            wait_until(partial(sub.results, name), 20, 0.1, f"results of {name}")
         # A camera fault: reconnect paths log the source too.
         server.kill()
         time.sleep(1.5)
         t_back = time.monotonic()
         server.start()
         for name in up:
-            wait_until(lambda n=name: sub.state_changes(n, "up", t_back), 10, 0.1, f"{name} back")  # type: ignore[misc]
+            wait_until(partial(sub.state_changes, name, "up", t_back), 10, 0.1, f"{name} back")
         metrics = _get(f"http://{ports.listen}/metrics")
         health = _get(f"http://{ports.listen}/healthz")
         samples = parse_samples(metrics)

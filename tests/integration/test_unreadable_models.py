@@ -22,7 +22,7 @@ import pytest
 from tests.integration.robust_rig import Ports, config_data, file_stream, start_daemon, tiny_models, write_config
 from tests.support.fixtures import DaemonFactory
 from tests.support.media import Clips
-from tests.support.procs import wait_until
+from tests.support.procs import DaemonProcess, wait_until
 from tests.support.tools import tools_required
 
 pytestmark = pytest.mark.integration
@@ -82,10 +82,10 @@ def test_reload_to_an_unreadable_model_is_refused_and_the_old_config_runs_on(
     ports = Ports()
     path = write_config(tmp_path / "c.toml", config_data(ports, models, [file_stream("a", clips.h264_long)]))
 
-    def start(argv: list[str], env: dict[str, str] | None = None) -> object:
+    def start(argv: list[str], env: dict[str, str] | None = None) -> DaemonProcess:
         return daemon_process(unprivileged(argv), env=env)
 
-    running = start_daemon(start, path, ports, wait_streams=("a",))  # type: ignore[arg-type]
+    running = start_daemon(start, path, ports, wait_streams=("a",))
     try:
         locked = tmp_path / "locked"
         locked.mkdir()

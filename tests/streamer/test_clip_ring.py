@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import pytest
 
 from streamer.clip_ring import FRAME_OVERHEAD, ClipRing, clip_size, encode_frame
 from tests.support.clipframes import image, info, read_index
+from tests.support.media import decode_image
 
 
 @pytest.mark.parametrize(
@@ -27,7 +26,7 @@ def test_clip_size(source: tuple[int, int], target: int, expected: tuple[int, in
 
 def test_encode_frame_downscales_and_keeps_the_picture() -> None:
     jpeg = encode_frame(image(613), 320, 85)
-    back = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    back = decode_image(jpeg)
     assert back.shape == (180, 320, 3)
     assert read_index(back) == 613
 

@@ -76,8 +76,12 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
 # -- what can go wrong ---------------------------------------------------------------------
 
 # (path to the value, a strategy of values that field must refuse)
-NOT_INT = st.one_of(st.text(alphabet="abcxyz ,.", min_size=1), st.lists(st.integers(), max_size=2), st.just({}))
-NOT_NUMBER = st.one_of(st.text(alphabet="abcxyz ", min_size=1), st.lists(st.floats(), max_size=2), st.just({}))
+NOT_INT: st.SearchStrategy[str | list[int] | dict[str, Any]] = st.one_of(
+    st.text(alphabet="abcxyz ,.", min_size=1), st.lists(st.integers(), max_size=2), st.just({})
+)
+NOT_NUMBER: st.SearchStrategy[str | list[float] | dict[str, Any]] = st.one_of(
+    st.text(alphabet="abcxyz ", min_size=1), st.lists(st.floats(), max_size=2), st.just({})
+)
 NOT_STR = st.one_of(st.integers(), st.floats(allow_nan=False), st.lists(st.text(max_size=3), max_size=2))
 NOT_BOOL = st.one_of(st.text(alphabet="abcxyz", min_size=2).filter(lambda s: s not in {"yes", "off"}),
                      st.integers(min_value=2), st.lists(st.booleans(), max_size=2))  # fmt: skip

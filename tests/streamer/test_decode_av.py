@@ -20,7 +20,8 @@ pytest.importorskip("av")
 
 def frames(cap: AvCapture | cv2.VideoCapture, misses: int = 30) -> tuple[int, list[tuple[int, int]]]:
     """Frames read until ``misses`` failed reads in a row, and the sizes seen in order."""
-    count, sizes, failed = 0, [], 0
+    count, failed = 0, 0
+    sizes: list[tuple[int, int]] = []
     while failed < misses:
         if not cap.grab():
             failed += 1

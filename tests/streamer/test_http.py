@@ -39,7 +39,12 @@ def events() -> Events:
 def start(events: Events, limits: Limits = FAST) -> HttpServer:
     server = HttpServer("127.0.0.1", 0, events, limits)
     server.add_route("/hello", lambda q: Reply(200, "text/plain", f"hello {q.get('name', 'you')}\n".encode()))
-    server.add_route("/slow", lambda _q: (time.sleep(0.4), Reply(200, "text/plain", b"late\n"))[1])
+
+    def slow(_q: Query) -> Reply:
+        time.sleep(0.4)
+        return Reply(200, "text/plain", b"late\n")
+
+    server.add_route("/slow", slow)
 
     def broken(_q: Query) -> Reply:
         raise ValueError("a bug in a route")

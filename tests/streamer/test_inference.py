@@ -18,7 +18,7 @@ from streamer.config import PipelineConfig, parse_config
 from streamer.inference import InferenceWorker
 from streamer.modelset import ModelSet, load_models
 from streamer.prepare import FramePreparer
-from streamer.records import Frame, FrameInfo, Prepared, Result
+from streamer.records import DropReason, Frame, FrameInfo, Prepared, Result
 from tests import tinymodels
 
 BGR = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
@@ -30,7 +30,9 @@ class Recorder:
     def __init__(self) -> None:
         self.runs: list[tuple[str, int]] = []
         self.done: list[str] = []
-        self.drops: list[tuple[str, str]] = []
+        self.drops: list[tuple[str, DropReason]] = []
+        self.tracking: list[tuple[str, int, int, int]] = []
+        self.object_step_counts: list[tuple[str, int]] = []
 
     def inferred(self, model: str, seconds: float, batch: int) -> None:
         assert seconds >= 0.0
@@ -39,8 +41,14 @@ class Recorder:
     def processed(self, stream: str) -> None:
         self.done.append(stream)
 
-    def dropped(self, stream: str, reason: str) -> None:
+    def dropped(self, stream: str, reason: DropReason) -> None:
         self.drops.append((stream, reason))
+
+    def tracked(self, stream: str, alive: int, started: int, ended: int) -> None:
+        self.tracking.append((stream, alive, started, ended))
+
+    def object_steps(self, stream: str, steps: int) -> None:
+        self.object_step_counts.append((stream, steps))
 
 
 @pytest.fixture(scope="module")

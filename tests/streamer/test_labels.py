@@ -6,21 +6,21 @@ from pathlib import Path
 
 import pytest
 
-from streamer.config import parse_config
+from streamer.config import Config, parse_config
 from streamer.errors import ConfigError
 from streamer.labels import with_labels
 
 
-def _config(tmp_path: Path, **model: object) -> object:
+def _config(tmp_path: Path, **model: object) -> Config:
     return parse_config({"models": {"m": {"path": "m.onnx", **model}}}, tmp_path, "c.toml")
 
 
 def test_labels_read_in_order_trailing_blank_lines_ignored(tmp_path: Path) -> None:
     (tmp_path / "l.txt").write_text("person\nbicycle \n car\n\n\n", encoding="utf-8")
-    cfg = with_labels(_config(tmp_path, labels_file="l.txt"), "m")  # type: ignore[arg-type]
+    cfg = with_labels(_config(tmp_path, labels_file="l.txt"), "m")
     assert cfg.labels == ["person", "bicycle", "car"]
     plain = _config(tmp_path, labels=["a"])
-    assert with_labels(plain, "m").labels == ["a"]  # type: ignore[arg-type]
+    assert with_labels(plain, "m").labels == ["a"]
 
 
 @pytest.mark.parametrize(
@@ -39,7 +39,7 @@ def test_bad_labels_file(tmp_path: Path, content: str | bytes | None, message: s
     elif content is not None:
         path.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
-        with_labels(_config(tmp_path, labels_file="l.txt"), "m")  # type: ignore[arg-type]
+        with_labels(_config(tmp_path, labels_file="l.txt"), "m")
 
 
 def test_labels_and_labels_file_exclusive(tmp_path: Path) -> None:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 
 from streamer.opengate import OpenGate
 
 
-def wait_for(predicate: object, timeout: float = 5.0) -> None:
+def wait_for(predicate: Callable[[], object], timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
-    while not predicate():  # type: ignore[operator]
+    while not predicate():
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.005)
 
@@ -40,7 +41,11 @@ def test_waiters_go_one_at_a_time_lowest_priority_first_ties_in_arrival_order() 
         t = threading.Thread(target=waiter, args=(name, priority))
         t.start()
         threads.append(t)
-        wait_for(lambda n=i + 1: gate.waiting() == n)
+
+        def arrived(n: int = i + 1) -> bool:
+            return gate.waiting() == n
+
+        wait_for(arrived)
     gate.release()
     for t in threads:
         t.join(5.0)

@@ -44,7 +44,7 @@ def test_subscribers_come_and_go_and_garbage_is_counted(
     pub: tuple[zmq.Socket[bytes], int, Events, PeerMonitor],
 ) -> None:
     sock, port, events, monitor = pub
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
     subs = [ctx.socket(zmq.SUB) for _ in range(3)]
     for s in subs:
         s.connect(f"tcp://127.0.0.1:{port}")

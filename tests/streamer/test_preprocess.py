@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from streamer.modelspec import InputSpec
+from streamer.modelspec import InputSpec, ResizeMode
 from streamer.preprocess import Preprocessor, geometry, to_source
 from streamer.records import Transform
 
@@ -26,9 +26,9 @@ from streamer.records import Transform
     ],
 )
 def test_geometry(
-    src: tuple[int, int], dst: tuple[int, int], resize: str, transform: Transform, resized: tuple[int, int]
+    src: tuple[int, int], dst: tuple[int, int], resize: ResizeMode, transform: Transform, resized: tuple[int, int]
 ) -> None:
-    spec = InputSpec("x", height=dst[1], width=dst[0], resize=resize)  # type: ignore[arg-type]
+    spec = InputSpec("x", height=dst[1], width=dst[0], resize=resize)
     t, size = geometry(src[0], src[1], spec)
     assert size == resized
     assert t.scale_x == pytest.approx(transform.scale_x)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from streamer.annotate import Overlay, colour, draw
 from streamer.preview import WATCH_GRACE_S, PreviewHub, PreviewSettings
 from streamer.records import Detection, FrameInfo, ModelOutput, Result
 from streamer.zones import Line, Zone
+from tests.support.media import decode_image
 
 
 class Clock:
@@ -53,7 +53,7 @@ def test_one_encoding_serves_every_viewer_and_a_new_frame_makes_a_new_one() -> N
     hub.result(result(1))
     first = hub.picture("cam")
     assert first is not None and hub.picture("cam") is first and hub.encoded_total == 1
-    image = cv2.imdecode(np.frombuffer(first.jpeg, np.uint8), cv2.IMREAD_COLOR)
+    image = decode_image(first.jpeg)
     assert image.shape == (360, 640, 3)
     # The box (source 960..1440 x 540..1080) is drawn at a third of its size in the person's colour.
     edge = image[200:350, 320].astype(int)  # the box's left edge, x = 960 / 3

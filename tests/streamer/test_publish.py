@@ -17,7 +17,7 @@ from streamer.codec import SCHEMA_VERSION, schema
 from streamer.config import STATUS_TOPIC, PublishConfig
 from streamer.errors import ConfigError
 from streamer.publish import Publisher
-from streamer.records import Classification, FrameInfo, ModelOutput, Result, SequenceOutput, StatusEvent
+from streamer.records import Classification, FrameInfo, ModelOutput, Result, SequenceOutput, StatusEvent, StatusKind
 
 _endpoints = itertools.count()
 
@@ -71,7 +71,7 @@ class Rig:
         """Send status events until the subscriber hears one (its subscription has reached the PUB)."""
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
-            self.publisher.status(StatusEvent("daemon_start", detail="sync"))
+            self.publisher.status(StatusEvent(StatusKind.DAEMON_START, detail="sync"))
             if sock.poll(50):
                 drain(sock)
                 return
@@ -117,7 +117,7 @@ def test_a_result_goes_out_on_its_stream_topic_and_validates(rig: Rig) -> None:
 def test_status_events_go_on_the_reserved_topic(rig: Rig) -> None:
     sub = rig.subscriber(STATUS_TOPIC)
     rig.join(sub)
-    rig.publisher.status(StatusEvent("stream_state", "door", "backoff", "stream lost; retry in 1.0s"))
+    rig.publisher.status(StatusEvent(StatusKind.STREAM_STATE, "door", "backoff", "stream lost; retry in 1.0s"))
     topic, payload = sub.recv_multipart()
     assert topic == STATUS_TOPIC.encode()
     message = json.loads(payload)

@@ -8,15 +8,19 @@ every mode keeps as its resize step.
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
+import numpy.typing as npt
 import onnxruntime as ort
 import pytest
 
 from streamer.detectors import DetectorParams
-from streamer.modelspec import DetectorFormat, InputSpec, ModelSpec
+from streamer.modelspec import DetectorFormat, InputSpec, ModelSpec, ResizeMode
 from streamer.postprocess import detect
 from streamer.preprocess import Preprocessor, resize
+from streamer.records import Image
 from tests import tinymodels
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -24,17 +28,17 @@ FRAMES = [(640, 480), (1280, 720), (480, 640), (300, 300), (1000, 200), (91, 37)
 INPUTS = [(224, 224), (192, 48), (320, 256)]  # (width, height)
 
 
-def _frame(w: int, h: int, seed: int) -> np.ndarray:
+def _frame(w: int, h: int, seed: int) -> Image:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
 
 
-def _normalise(canvas_bgr: np.ndarray) -> np.ndarray:
+def _normalise(canvas_bgr: Image) -> npt.NDArray[np.float32]:
     rgb = cv2.cvtColor(canvas_bgr, cv2.COLOR_BGR2RGB).astype(np.float64) / 255.0
-    chw = ((rgb - np.array(MEAN)) / np.array(STD)).transpose(2, 0, 1)
+    chw = ((rgb - np.array(MEAN, np.float64)) / np.array(STD, np.float64)).transpose(2, 0, 1)
     return chw.astype(np.float32)
 
 
-def reference(image: np.ndarray, mode: str, size: tuple[int, int], fill: int) -> np.ndarray:
+def reference(image: Image, mode: ResizeMode, size: tuple[int, int], fill: int) -> npt.NDArray[np.float32]:
     """The model input for ``image`` (BGR) as the authors' pipelines compute it, NCHW RGB normalised."""
     w, h = size
     if mode == "stretch":
@@ -48,16 +52,19 @@ def reference(image: np.ndarray, mode: str, size: tuple[int, int], fill: int) ->
         left, right = round(dw - 0.1), round(dw + 0.1)
     else:  # top-left, padded right and bottom
         top, left, bottom, right = 0, 0, h - new_h, w - new_w
-    canvas = cv2.copyMakeBorder(content, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(fill, fill, fill))
+    # Padding keeps the depth: uint8 in, uint8 out.
+    canvas = cast(
+        Image, cv2.copyMakeBorder(content, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(fill, fill, fill))
+    )
     assert canvas.shape[:2] == (h, w)
     return _normalise(canvas)
 
 
 @pytest.mark.parametrize("mode", ["stretch", "letterbox", "pad"])
 @pytest.mark.parametrize("size", INPUTS)
-def test_each_mode_matches_its_reference(mode: str, size: tuple[int, int]) -> None:
+def test_each_mode_matches_its_reference(mode: ResizeMode, size: tuple[int, int]) -> None:
     fill = 114 if mode == "letterbox" else 0
-    spec = InputSpec("x", size[1], size[0], mean=MEAN, std=STD, resize=mode)  # type: ignore[arg-type]
+    spec = InputSpec("x", size[1], size[0], mean=MEAN, std=STD, resize=mode)
     pre = Preprocessor(spec)
     out = pre.buffer()
     for i, (fw, fh) in enumerate(FRAMES):
@@ -89,8 +96,10 @@ def finder(tmp_path_factory: pytest.TempPathFactory) -> ort.InferenceSession:
 
 @pytest.mark.parametrize("mode", ["stretch", "letterbox", "pad"])
 @pytest.mark.parametrize(("fw", "fh"), [(640, 480), (1280, 720), (480, 640), (500, 120)])
-def test_detector_boxes_map_back_to_source_pixels(finder: ort.InferenceSession, mode: str, fw: int, fh: int) -> None:
-    spec = InputSpec("images", 96, 128, resize=mode)  # type: ignore[arg-type]
+def test_detector_boxes_map_back_to_source_pixels(
+    finder: ort.InferenceSession, mode: ResizeMode, fw: int, fh: int
+) -> None:
+    spec = InputSpec("images", 96, 128, resize=mode)
     model = ModelSpec(
         kind="detector",
         labels=("thing", "other"),

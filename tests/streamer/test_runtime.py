@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
@@ -11,12 +12,12 @@ import pytest
 
 from streamer.config import ModelConfig
 from streamer.errors import ModelError
-from streamer.runtime import load_model
+from streamer.runtime import Model, load_model
 from tests import tinymodels
 
 
-def load(path: Path, **cfg: object) -> object:
-    return load_model("m", path, ModelConfig(path=str(path), **cfg), max_batch=4)  # type: ignore[arg-type]
+def load(path: Path, **cfg: Any) -> Model:
+    return load_model("m", path, ModelConfig(path=str(path), **cfg), max_batch=4)
 
 
 def test_metadata_round_trip(tmp_path: Path) -> None:

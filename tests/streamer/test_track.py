@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from streamer import kalman
-from streamer.track import Tracker, TrackParams, iou
+from streamer.track import Tracker, TrackParams, TrackUpdate, iou
 
 DT = 0.04  # 25 frames/s
 
@@ -17,7 +17,9 @@ def box(cx: float, cy: float, w: float = 40.0, h: float = 40.0) -> list[float]:
     return [cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]
 
 
-def frame(tracker: Tracker, k: int, boxes: list[list[float]], scores: list[float] | None = None, epoch: int = 0):
+def frame(
+    tracker: Tracker, k: int, boxes: list[list[float]], scores: list[float] | None = None, epoch: int = 0
+) -> TrackUpdate:
     arr = np.array(boxes, np.float64).reshape(-1, 4)
     sc = np.array(scores if scores is not None else [0.9] * len(boxes), np.float64)
     return tracker.update(arr, sc, k * DT, epoch)
@@ -73,7 +75,7 @@ def test_two_objects_crossing_keep_their_ids() -> None:
 
 def test_occlusion_keeps_the_id_through_a_gap_and_a_low_score_spell() -> None:
     t = Tracker(TrackParams(lost_buffer_s=1.0))
-    seen = []
+    seen: list[int] = []
     for k in range(50):
         x = 20 + 5 * k
         if 10 <= k < 15:
@@ -140,7 +142,7 @@ def test_hundreds_of_detections() -> None:
         dets = [box(x, y, 30, 30) for x, y in centres + jitter + [3 * k, 0]]
         order = rng.permutation(n)
         u = frame(t, k, [dets[i] for i in order])
-        ids = [0] * n
+        ids: list[int | None] = [None] * n
         for pos, i in enumerate(order):
             ids[i] = u.ids[pos]
         if k >= 1:

@@ -36,7 +36,7 @@ def test_a_crossing_and_a_zone_entry_become_events_that_validate() -> None:
     stage = ZoneStage([stream(**CFG)])
     out = [stage(result(i, x)) for i, x in enumerate([80, 120, 160])]
     (_, r0), (_, r1), (marked, r2) = out
-    assert r0 is not None and not r0.line_events and not r1.zone_events  # type: ignore[union-attr]
+    assert r0 is not None and not r0.line_events and r1 is not None and not r1.zone_events
     assert r2 is not None and [e.zone for e in r2.zone_events] == ["east"]
     assert marked.outputs[0].detections[0].zones == ("east",)
     events = [event_dict(m) for r in (r1, r2) if r is not None for m in event_messages(r)]

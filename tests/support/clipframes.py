@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import av
 import numpy as np
@@ -56,7 +57,8 @@ def decode(path: Path) -> tuple[list[int], float, tuple[int, int], list[Image]]:
     """A written clip read back with PyAV: the indices of its frames, its duration, its size, the frames."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        frames = [f.to_ndarray(format="bgr24") for f in container.decode(stream)]
+        # bgr24 is packed 8-bit, so every frame is a uint8 array.
+        frames = [cast(Image, f.to_ndarray(format="bgr24")) for f in container.decode(stream)]
         duration = float(container.duration or 0) / av.time_base
         size = (stream.codec_context.width, stream.codec_context.height)
     return [read_index(f) for f in frames], duration, size, frames

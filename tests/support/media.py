@@ -7,9 +7,12 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import cv2
 import numpy as np
+
+from streamer.records import Image
 
 FFMPEG = "ffmpeg"
 
@@ -146,6 +149,15 @@ def make_still_image(path: str | Path, size: tuple[int, int] = (320, 240)) -> Pa
     if not cv2.imwrite(str(path), image):
         raise RuntimeError(f"cv2.imwrite cannot write {path}")
     return path
+
+
+def decode_image(data: bytes) -> Image:
+    """Encoded image bytes (JPEG, PNG) decoded by OpenCV to 8-bit BGR; an AssertionError if they do not decode."""
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    if decoded is None:
+        raise AssertionError(f"{len(data)} bytes do not decode as an image")
+    # IMREAD_COLOR always yields 8 bits per channel, whatever the file's depth.
+    return cast(Image, decoded)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 from types import TracebackType
+from typing import Self
 
 import cv2
 import numpy as np
@@ -74,7 +75,7 @@ class _Base:
         self._server.server_close()
         self._thread.join(2.0)
 
-    def __enter__(self) -> _Base:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None, tb: TracebackType | None) -> None:

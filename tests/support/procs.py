@@ -36,8 +36,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
-    """Poll ``predicate`` until it returns something truthy and return that; TimeoutError otherwise."""
+def wait_until(predicate: Callable[[], T | None], timeout: float = 10.0, interval: float = 0.05, what: str = "") -> T:
+    """Poll ``predicate`` until it returns something truthy and return that (never None); TimeoutError otherwise."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()

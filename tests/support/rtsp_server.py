@@ -21,11 +21,12 @@ import signal
 import sys
 from typing import Any
 
-import gi
+# gi is Debian's (python3-gi), absent from the project's venv where mypy runs; its names are Any here.
+import gi  # type: ignore[import-not-found]
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtspServer  # type: ignore[import-not-found]  # noqa: E402
 
 # Before any class below is defined: subclassing GstRTSPMedia registers its signals, whose
 # GstMessage parameter type exists only once GStreamer is initialised.
