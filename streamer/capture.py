@@ -50,7 +50,13 @@ class Start:
 
 
 class CaptureWorker(threading.Thread):
-    """Reads one stream until stopped; never raises out of ``run``."""
+    """Reads one stream until stopped; never raises out of ``run``.
+
+    Time comes from ``clock`` and waits go through ``_sleep``: a test replaces both to run the
+    worker on logical time (pacing, backoff) over a real decoder.
+    """
+
+    clock: Callable[[], float] = staticmethod(time.monotonic)
 
     def __init__(
         self,
@@ -68,7 +74,7 @@ class CaptureWorker(threading.Thread):
         self._emit = emit
         self._events = events
         self.stop_event = threading.Event()
-        self.heartbeat = time.monotonic()
+        self.heartbeat = self.clock()
         self.last_frame_mono: float | None = None
         self.current = StreamState.CONNECTING
         self.decoder_threads = start.decoder_threads
@@ -87,9 +93,9 @@ class CaptureWorker(threading.Thread):
 
     def _sleep(self, seconds: float) -> bool:
         """Sleep in short steps, keeping the heartbeat fresh; True if asked to stop."""
-        end = time.monotonic() + seconds
+        end = self.clock() + seconds
         while not self.stop_event.is_set():
-            self.heartbeat = time.monotonic()
+            self.heartbeat = self.clock()
             left = end - self.heartbeat
             if left <= 0:
                 return False
@@ -105,7 +111,7 @@ class CaptureWorker(threading.Thread):
             logger.exception("stream %s: capture thread failed", self.cfg.name)
             self.set_state(StreamState.FAILED, "internal error in capture")
         finally:
-            self.heartbeat = time.monotonic()
+            self.heartbeat = self.clock()
 
     def _run(self) -> None:
         if self.source.kind is SourceKind.FILE:
@@ -128,14 +134,14 @@ class CaptureWorker(threading.Thread):
 
     def open_source(self, attempt: int = 0) -> Capture | None:
         """Open the source; None if it cannot be opened now or we were stopped while waiting our turn."""
-        self.heartbeat = time.monotonic()
+        self.heartbeat = self.clock()
         cap = open_capture(self.source, self.capture_cfg, attempt, self._still_wanted, self.decoder_threads)
-        self.heartbeat = time.monotonic()
+        self.heartbeat = self.clock()
         return cap
 
     def _still_wanted(self) -> bool:
         """Called while waiting to open: the thread is alive, so its heartbeat stays fresh."""
-        self.heartbeat = time.monotonic()
+        self.heartbeat = self.clock()
         return not self.stop_event.is_set()
 
     def _follow_live(self) -> None:
@@ -161,11 +167,11 @@ class CaptureWorker(threading.Thread):
                     # Report the loss before release(): closing a session with a silent server
                     # waits out its own timeouts, and the stream is down already. The backoff
                     # runs from now, so that wait counts against it.
-                    retry_at = time.monotonic() + self._announce_backoff(attempt, "stream lost")
+                    retry_at = self.clock() + self._announce_backoff(attempt, "stream lost")
             finally:
                 cap.release()
-                self.heartbeat = time.monotonic()
-            if self.stop_event.is_set() or self._sleep(max(0.0, retry_at - time.monotonic())):
+                self.heartbeat = self.clock()
+            if self.stop_event.is_set() or self._sleep(max(0.0, retry_at - self.clock())):
                 break
             attempt += 1
         self.set_state(StreamState.STOPPED, "stopped")
@@ -192,12 +198,12 @@ class CaptureWorker(threading.Thread):
         run = CorruptRun(self.capture_cfg.max_corrupt_run, read_timeout)
         while not self.stop_event.is_set():
             if pacer is not None:
-                wait = pacer.wait(time.monotonic())
+                wait = pacer.wait(self.clock())
                 if wait > 0 and self._sleep(wait):
                     break
-            before = time.monotonic()
+            before = self.clock()
             grabbed = cap.grab()
-            now = time.monotonic()
+            now = self.clock()
             self.heartbeat = now
             if live and now - before >= read_timeout:
                 # The read timed out. Even when grab() succeeded, that was FFmpeg draining the

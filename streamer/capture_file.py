@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from typing import Protocol
 
 import cv2
@@ -33,6 +32,7 @@ class Player(Protocol):
     epoch: int
     corrupt_in_pass: int
 
+    def clock(self) -> float: ...
     def set_state(self, state: StreamState, detail: str = "") -> None: ...
     def open_source(self, attempt: int = 0) -> Capture | None: ...
     def read_frames(self, cap: Capture, reconnect: bool, pacer: Pacer | None = None) -> int: ...
@@ -85,7 +85,7 @@ def play_file(w: Player) -> None:
     finally:
         if cap is not None:
             cap.release()
-        w.heartbeat = time.monotonic()
+        w.heartbeat = w.clock()
     w.set_state(StreamState.STOPPED, "stopped")
 
 
