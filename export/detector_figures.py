@@ -21,7 +21,7 @@ from export.detector_onnx import DETECTOR_INT8, DETECTOR_ONNX
 from export.objects_demo import OBJECTS_CLIP, OBJECTS_LABELS, read_objects_truth
 from export.onnx_io import read_spec
 from export.ort_run import session
-from export.scenes_objects import ObjectScene, ObjectTruth
+from export.scenes_objects import MAX_OBJECTS, ObjectScene, ObjectTruth
 from export.train_detector import DETECTOR_CHECKPOINT, DetectorTrainConfig, load_detector
 from streamer.modelspec import ModelSpec
 
@@ -39,16 +39,13 @@ class HeldoutClips:
     def __iter__(self) -> Iterator[np.ndarray]:
         self.truths = []
         for i in range(self.cfg.heldout_clips):
-            scene = ObjectScene([self.cfg.seed, SPLIT_OBJECTS_HELDOUT, HELDOUT_SEED_BASE + i], self.cfg.heldout_length)
+            seed = [self.cfg.seed, SPLIT_OBJECTS_HELDOUT, HELDOUT_SEED_BASE + i]
+            # Clip i starts with i mod 9 objects: every crowd size from empty to full is scored.
+            scene = ObjectScene(seed, self.cfg.heldout_length, initial=i % (MAX_OBJECTS + 1))
             self.camera_size = (scene.width, scene.height)
             for frame in scene.frames():
                 self.truths.append(frame.objects)
                 yield frame.image
-
-    @property
-    def frames(self) -> int:
-        """Frames in all the clips."""
-        return self.cfg.heldout_clips * self.cfg.heldout_length
 
 
 def onnx_runner(path: Path) -> RunFn:

@@ -82,4 +82,5 @@ def detection_loss(
     cls_loss = (bce * focal * (~ignored).unsqueeze(-1)).sum() / num_pos
     box_loss = (1 - giou).sum() / num_pos if pred.numel() else logits.sum() * 0
     loss = cls_loss + BOX_WEIGHT * box_loss
-    return loss, {"cls": float(cls_loss), "box": float(box_loss), "iou": float(iou.mean()) if iou.numel() else 0.0}
+    parts = {"cls": cls_loss.item(), "box": box_loss.item(), "iou": iou.mean().item() if iou.numel() else 0.0}
+    return loss, parts

@@ -4,8 +4,8 @@ The same camera as :mod:`export.scenes` (textured background, slow light changes
 optional JPEG artefacts, sometimes a pole in front of everything), with several objects of the four
 shape classes at different sizes. Objects are drawn back to front in a fixed depth order, so they
 occlude each other and pass behind the pole. Every frame comes with its ground truth: each object's
-id, class, box (x1, y1, x2, y2 in camera pixels, clipped to the frame, the whole object even where
-occluded), visibility (the fraction of the object's area that is seen) and motion.
+id, class, box (x1, y1, x2, y2 in camera pixels, the edges of the pixels the object covers at least
+a quarter of, clipped to the frame: the whole object even where occluded), visibility (the fraction of the object's area that is seen) and motion.
 
 A frame is a pure function of the seed and its index, so any frame can be rendered on its own.
 """
@@ -38,6 +38,7 @@ MAX_OBJECTS = 8
 OBJECT_RADIUS = (11.0, 44.0)  # camera pixels: objects from about 20 to 90 px across
 SPAWN_RATE = 0.04  # chance per frame that a new object enters (while fewer than MAX_OBJECTS)
 _POLE_ID = 255
+COVERAGE = 64  # of 255: a pixel belongs to an object's box when the object covers a quarter of it
 
 
 @dataclass(frozen=True)
@@ -174,24 +175,40 @@ class ObjectScene:
                 out = decoded
         return out
 
+    def _pixel_box(self, obj: _Object, pts: np.ndarray) -> tuple[float, float, float, float] | None:
+        """The tight box of the pixels the object covers at least a quarter of, inside the frame.
+
+        Measured on the object drawn alone, so anti-aliased corners and outlines count exactly as
+        drawn; None when it covers no pixel of the frame.
+        """
+        lo = np.maximum(np.floor(pts.min(axis=0) / (1 << _SHIFT)).astype(int) - 3, 0)
+        hi = np.minimum(np.ceil(pts.max(axis=0) / (1 << _SHIFT)).astype(int) + 3, (self.width, self.height))
+        if (hi <= lo).any():
+            return None
+        canvas = np.zeros((hi[1] - lo[1], hi[0] - lo[0]), np.uint8)
+        local = pts - (lo << _SHIFT).astype(np.int32)
+        cv2.fillPoly(canvas, [local], 255, cv2.LINE_AA, _SHIFT)
+        if obj.body.outline is not None:
+            cv2.polylines(canvas, [local], True, 255, 2, cv2.LINE_AA, _SHIFT)
+        ys, xs = np.nonzero(canvas >= COVERAGE)
+        if xs.size == 0:
+            return None
+        x0, y0 = int(lo[0]), int(lo[1])
+        return (float(x0 + xs.min()), float(y0 + ys.min()), float(x0 + xs.max() + 1), float(y0 + ys.max() + 1))
+
     def _truth(self, drawn: list[tuple[_Object, np.ndarray, int]], ids: np.ndarray) -> tuple[ObjectTruth, ...]:
         seen = np.bincount(ids.ravel(), minlength=256)
         out = []
         for obj, pts, k in drawn:
-            xy = pts.astype(np.float32) / (1 << _SHIFT)
-            pad = 1.0 if obj.body.outline is not None else 0.5  # the anti-aliased edge (and outline)
-            x1 = max(0.0, float(xy[:, 0].min()) - pad)
-            y1 = max(0.0, float(xy[:, 1].min()) - pad)
-            x2 = min(float(self.width), float(xy[:, 0].max()) + pad)
-            y2 = min(float(self.height), float(xy[:, 1].max()) + pad)
-            if x2 - x1 < 1 or y2 - y1 < 1 or seen[k] == 0:
+            box = self._pixel_box(obj, pts)
+            if box is None or seen[k] == 0:
                 continue
-            area = max(1.0, float(cv2.contourArea(xy)))
+            area = max(1.0, float(cv2.contourArea(pts.astype(np.float32) / (1 << _SHIFT))))
             out.append(
                 ObjectTruth(
                     id=obj.id,
                     label=obj.body.shape,
-                    box=(round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)),
+                    box=box,
                     visibility=round(min(1.0, float(seen[k]) / area), 3),
                     motion=obj.path.motion,
                 )

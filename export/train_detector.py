@@ -49,7 +49,7 @@ class DetectorTrainConfig:
 
     def quick(self) -> DetectorTrainConfig:
         """A run of seconds for tests and smoke checks."""
-        return replace(self, train_clips=16, frames_per_clip=2, steps=10, batch=8, heldout_clips=2, heldout_length=8)
+        return replace(self, train_clips=16, frames_per_clip=2, steps=10, batch=8, heldout_clips=3, heldout_length=8)
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,11 @@ def train_detector(data: DetectionSet, cfg: DetectorTrainConfig) -> ShapeDetecto
     images = torch.from_numpy(data.images)
     boxes, classes, ignore = (torch.from_numpy(a) for a in (data.boxes, data.classes, data.ignore))
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=5e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    sched: torch.optim.lr_scheduler.LRScheduler
+    if cfg.steps >= 20:
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.steps, pct_start=0.1)
+    else:  # a smoke run: too short for a warm-up phase
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     points: torch.Tensor = net.points  # type: ignore[assignment]
     mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
     bar = tqdm(range(cfg.steps), desc="ShapeDetector", unit="step")
