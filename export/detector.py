@@ -26,8 +26,8 @@ class DetectorConfig:
     """Hyper-parameters of ShapeDetector; ``height`` and ``width`` must be multiples of 16."""
 
     num_classes: int
-    height: int = 128
-    width: int = 160
+    height: int = 144
+    width: int = 192
     width_mult: float = 1.0
 
     @property

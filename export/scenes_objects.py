@@ -4,8 +4,9 @@ The same camera as :mod:`export.scenes` (textured background, slow light changes
 optional JPEG artefacts, sometimes a pole in front of everything), with several objects of the four
 shape classes at different sizes. Objects are drawn back to front in a fixed depth order, so they
 occlude each other and pass behind the pole. Every frame comes with its ground truth: each object's
-id, class, box (x1, y1, x2, y2 in camera pixels, the edges of the pixels the object covers at least
-a quarter of, clipped to the frame: the whole object even where occluded), visibility (the fraction of the object's area that is seen) and motion.
+id, class, box (x1, y1, x2, y2 in camera pixels: the edges of the pixels the object covers at least
+a quarter of, clipped to the frame; the whole object even where occluded), visibility (the fraction
+of the object's area that is seen) and motion.
 
 A frame is a pure function of the seed and its index, so any frame can be rendered on its own.
 """

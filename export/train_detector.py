@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from export.datasets import MEAN, SPLIT_OBJECTS_TRAIN, STD
@@ -24,6 +25,7 @@ logger = logging.getLogger(__name__)
 
 DETECTOR_CHECKPOINT = "detector.pt"
 FORMAT = 1
+EMA_DECAY = 0.998
 
 
 @dataclass(frozen=True)
@@ -31,17 +33,18 @@ class DetectorTrainConfig:
     """Everything that decides what ``train-detector`` produces; stored in the checkpoint."""
 
     seed: int = 0
-    input_height: int = 128
-    input_width: int = 160
+    # 0.6 of the 320 x 240 camera frame on both axes: the smallest objects (about 20 px) keep 12 px.
+    input_height: int = 144
+    input_width: int = 192
     width_mult: float = 1.0
     # Many short scenes, a few frames of each: variety of scenes matters more than frames per scene.
-    train_clips: int = 2500
+    train_clips: int = 2000
     frames_per_clip: int = 6
     clip_length: int = 150
     jpeg_prob: float = 0.3
     steps: int = 3000
-    batch: int = 32
-    lr: float = 3e-3
+    batch: int = 24
+    lr: float = 2.5e-3
     # Held-out figures: whole clips, every frame (also what a tracker would be scored on).
     heldout_clips: int = 24
     heldout_length: int = 75
@@ -116,6 +119,9 @@ def train_detector(data: DetectionSet, cfg: DetectorTrainConfig) -> ShapeDetecto
     else:  # a smoke run: too short for a warm-up phase
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     points: torch.Tensor = net.points  # type: ignore[assignment]
+    # An exponential moving average of the weights (and BN statistics) is what gets exported: it
+    # smooths the last steps' noise, worth a point or two of mAP@0.5:0.95 for nothing at run time.
+    ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(EMA_DECAY), use_buffers=True)  # type: ignore[no-untyped-call]
     mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
     bar = tqdm(range(cfg.steps), desc="ShapeDetector", unit="step")
     for _ in bar:
@@ -128,8 +134,12 @@ def train_detector(data: DetectionSet, cfg: DetectorTrainConfig) -> ShapeDetecto
         torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
         opt.step()
         sched.step()
+        ema.update_parameters(net)
         bar.set_postfix(cls=f"{parts['cls']:.3f}", box=f"{parts['box']:.3f}", iou=f"{parts['iou']:.2f}")
-    return net.eval()
+    averaged = ema.module
+    if not isinstance(averaged, ShapeDetector):  # pragma: no cover - AveragedModel keeps a deep copy
+        raise TypeError("EMA model is not a ShapeDetector")
+    return averaged.eval()
 
 
 def save_detector(det: TrainedDetector, out_dir: Path) -> Path:
