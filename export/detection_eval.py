@@ -24,7 +24,7 @@ from export.scenes_objects import ObjectTruth
 from streamer.modelspec import InputSpec
 from streamer.postprocess import DetectorParams, decode_yolo
 from streamer.preprocess import Preprocessor
-from streamer.records import Detection
+from streamer.records import Detection, Transform
 
 # Standard mAP practice: a low score floor so the whole precision-recall curve is seen; NMS IoU is
 # the daemon's default, so the figure is what a deployment with default settings gets.
@@ -53,7 +53,7 @@ def detect(
     """Detections of every BGR camera frame, through the daemon's preprocess and decode."""
     prep = Preprocessor(spec)
     out: list[tuple[Detection, ...]] = []
-    pending: list[tuple[np.ndarray, Any, tuple[int, int]]] = []
+    pending: list[tuple[np.ndarray, Transform, tuple[int, int]]] = []
 
     def flush() -> None:
         raw = run(np.stack([p[0] for p in pending]))
