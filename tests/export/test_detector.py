@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 import torch
@@ -80,6 +82,16 @@ def test_assignment_centre_sampling_smallest_wins_ignore_and_tiny_objects() -> N
     assert corner and all(bool(ignored[0, a]) and not bool(positive[0, a]) for a in corner)
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny tensors: more threads only wait on each other (and on a busy machine)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_loss_learns_a_fixed_batch() -> None:
     torch.manual_seed(0)
     net = ShapeDetector(CFG)
@@ -94,7 +106,7 @@ def test_loss_learns_a_fixed_batch() -> None:
     )
     opt = torch.optim.Adam(net.parameters(), lr=3e-3)
     losses = []
-    for _ in range(40):
+    for _ in range(30):
         logits, ltrb = net.raw(x)
         loss, parts = detection_loss(logits, net.boxes(ltrb), net.points, t)  # type: ignore[arg-type]
         opt.zero_grad()

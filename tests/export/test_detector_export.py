@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from export.cli import main
+from export.detector import DetectorConfig
 from export.detector_onnx import DETECTOR_INT8, DETECTOR_ONNX
 from export.detector_pipeline import run_export_detector, run_train_detector
 from export.detector_verify import check_detector_parity
@@ -47,13 +48,15 @@ def test_files_checkpoint_and_manifest(tiny_detector: Path) -> None:
 def test_self_describing_metadata_and_output_layout(tiny_detector: Path) -> None:
     spec = read_spec(tiny_detector / DETECTOR_ONNX)
     assert spec.kind == "detector" and spec.labels == OBJECT_CLASSES
-    assert spec.input is not None and (spec.input.height, spec.input.width, spec.input.resize) == (128, 160, "stretch")
+    cfg = DetectorConfig(len(OBJECT_CLASSES))
+    assert spec.input is not None
+    assert (spec.input.height, spec.input.width, spec.input.resize) == (cfg.height, cfg.width, "stretch")
     assert dict(spec.outputs) == {"boxes": "boxes"}
     for name in (DETECTOR_ONNX, DETECTOR_INT8):
         sess = session(tiny_detector / name)
         for n in (1, 3):
-            (out,) = sess.run(["boxes"], {"image": np.zeros((n, 3, 128, 160), np.float32)})
-            assert out.shape == (n, 4 + len(OBJECT_CLASSES), (128 // 8) * (160 // 8)), name
+            (out,) = sess.run(["boxes"], {"image": np.zeros((n, 3, cfg.height, cfg.width), np.float32)})
+            assert out.shape == (n, 4 + len(OBJECT_CLASSES), cfg.anchors) == (n, 8, 18 * 24), name
             assert np.isfinite(out).all() and ((out[:, 4:] >= 0) & (out[:, 4:] <= 1)).all()
 
 
