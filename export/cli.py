@@ -1,5 +1,8 @@
 """``streamer-export``: train, export, verify and evaluate the reference models (``all`` runs the four).
 
+The detector has its own ``train-detector`` and ``export-detector`` (``detector`` runs both, then verify
+and evaluate); ``verify`` and ``evaluate`` cover every model present in the directory.
+
 Exit codes: 0 ok, 2 bad usage or data (one line, no traceback), 1 failure (e.g. parity above tolerance).
 """
 
@@ -16,6 +19,7 @@ from pathlib import Path
 from export import __version__
 from export.config import TrainConfig
 from export.errors import DataError, ExportError, ParityError
+from export.train_detector import DetectorTrainConfig
 from streamer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -67,7 +71,32 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", parents=[common], help="(re)write only the demo clip and its labels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true")
+    _detector_parsers(sub, common)
     return parser
+
+
+def _detector_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=int, default=0, help="generator and training seed (default 0)")
+    p.add_argument("--quick", action="store_true", help="shortened training for smoke tests (seconds)")
+    p.add_argument("--steps", type=int, help="optimiser steps (default 3000)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+
+
+def _detector_parsers(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
+) -> None:
+    p = sub.add_parser("train-detector", parents=[common], help="train the shape detector, save detector.pt")
+    _detector_train_args(p)
+    p = sub.add_parser("export-detector", parents=[common], help="write detector.onnx, the objects demo, the manifest")
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="also write detector.int8.onnx")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p = sub.add_parser("detector", parents=[common], help="train-detector, export-detector, verify, evaluate")
+    _detector_train_args(p)
+    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="write the int8 variant")
+    p.add_argument("--json", action="store_true", help="print the evaluate figures as JSON")
+    p = sub.add_parser("objects-demo", parents=[common], help="(re)write only objects.mp4 and objects.json")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true")
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
@@ -102,12 +131,22 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from export.verify import check_parity, format_report
+    from export.detector_onnx import DETECTOR_ONNX
+    from export.detector_verify import check_detector_parity
+    from export.onnx_io import FRAME_ONNX
+    from export.verify import ParityReport, check_parity, format_report
 
-    report = check_parity(args.models, args.tolerance)
-    print(format_report(report))
-    if not report.ok:
-        raise ParityError(f"verification failed: max abs diff {report.max_abs:.2e}")
+    reports: list[ParityReport] = []
+    has_detector = (args.models / DETECTOR_ONNX).is_file()
+    if (args.models / FRAME_ONNX).is_file() or not has_detector:
+        reports.append(check_parity(args.models, args.tolerance))
+    if has_detector:
+        reports.append(check_detector_parity(args.models, args.tolerance))
+    for report in reports:
+        print(format_report(report))
+    failed = [r for r in reports if not r.ok]
+    if failed:
+        raise ParityError(f"verification failed: max abs diff {max(r.max_abs for r in failed):.2e}")
     return 0
 
 
@@ -143,7 +182,69 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "export": _export, "verify": _verify, "evaluate": _evaluate, "all": _all, "demo": _demo}
+def _detector_config(args: argparse.Namespace) -> DetectorTrainConfig:
+    cfg = DetectorTrainConfig(seed=args.seed)
+    if args.quick:
+        cfg = cfg.quick()
+    if args.steps is not None:
+        if args.steps <= 0:
+            raise DataError("--steps must be positive")
+        cfg = replace(cfg, steps=args.steps)
+    return cfg
+
+
+def _train_detector(args: argparse.Namespace) -> int:
+    from export.detector_pipeline import run_train_detector
+
+    figures = run_train_detector(_detector_config(args), args.models, args.force)
+    print("held-out figures (PyTorch, the daemon's decode, pycocotools):")
+    for key, value in figures.items():
+        print(f"  {key:<34} {value}")
+    return 0
+
+
+def _export_detector(args: argparse.Namespace) -> int:
+    from export.detector_pipeline import run_export_detector
+
+    for path in run_export_detector(args.models, args.int8, args.force):
+        print(f"wrote {path}")
+    return 0
+
+
+def _detector(args: argparse.Namespace) -> int:
+    from export.detector_onnx import DETECTOR_INT8, DETECTOR_ONNX
+    from export.objects_demo import OBJECTS_CLIP, OBJECTS_LABELS
+    from export.pipeline import refuse_overwrite
+    from export.train_detector import DETECTOR_CHECKPOINT
+
+    names = [DETECTOR_CHECKPOINT, DETECTOR_ONNX, DETECTOR_INT8, OBJECTS_CLIP, OBJECTS_LABELS]
+    refuse_overwrite(args.models, names, args.force)  # before the training, not after
+    _train_detector(args)
+    _export_detector(args)
+    _verify(argparse.Namespace(models=args.models, tolerance=1e-4))
+    return _evaluate(argparse.Namespace(models=args.models, json=args.json, data=None, write_manifest=True))
+
+
+def _objects_demo(args: argparse.Namespace) -> int:
+    from export.detector_pipeline import run_objects_demo
+
+    for path in run_objects_demo(args.models, args.seed, args.force):
+        print(f"wrote {path}")
+    return 0
+
+
+COMMANDS = {
+    "train": _train,
+    "export": _export,
+    "verify": _verify,
+    "evaluate": _evaluate,
+    "all": _all,
+    "demo": _demo,
+    "train-detector": _train_detector,
+    "export-detector": _export_detector,
+    "detector": _detector,
+    "objects-demo": _objects_demo,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

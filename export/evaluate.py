@@ -1,5 +1,7 @@
 """Held-out figures of the exported models, run through ONNX Runtime the way the daemon runs them.
 
+The detector's figures come from :mod:`export.detector_figures`.
+
 Frames are preprocessed like the daemon's, the CNN runs in ONNX Runtime and its embeddings feed
 the GRU one step per frame with the state carried between steps. fp32 and int8 are measured in the
 same run (accuracy and CPU speed).
@@ -18,8 +20,10 @@ import numpy as np
 import onnxruntime as ort
 
 from export.bench import ms_per_frame, ms_per_step
-from export.checkpoint import load_pair
+from export.checkpoint import FRAME_CHECKPOINT, load_pair
 from export.datasets import VideoSet, normalise, to_model_input
+from export.detector_figures import detector_figures
+from export.detector_onnx import DETECTOR_ONNX
 from export.metrics import accuracy, keep_mask, rollout, sequence_accuracy
 from export.onnx_io import FRAME_INT8, FRAME_ONNX, SEQUENCE_INT8, SEQUENCE_ONNX, read_spec
 from export.ort_run import run_frames, session, step_fn
@@ -89,7 +93,20 @@ def _demo_set(
 
 
 def evaluate(model_dir: Path, data: Path | None = None) -> dict[str, Any]:
-    """All figures as one flat JSON-able dict."""
+    """All figures as one flat JSON-able dict: the frame/sequence pair's, then the detector's.
+
+    Either set of models may be absent (not both); a ``--data`` folder holds no boxes, so with one
+    only the pair is evaluated.
+    """
+    has_pair = (model_dir / FRAME_CHECKPOINT).is_file()
+    has_detector = (model_dir / DETECTOR_ONNX).is_file() and data is None
+    figures = _pair_figures(model_dir, data) if has_pair or not has_detector else {}
+    if has_detector:
+        figures.update(detector_figures(model_dir))
+    return figures
+
+
+def _pair_figures(model_dir: Path, data: Path | None) -> dict[str, Any]:
     pair = load_pair(model_dir)
     cfg = pair.config if data is None else replace(pair.config, data=data)
     state = (pair.sequence.cfg.num_layers, pair.sequence.cfg.hidden_size)

@@ -23,6 +23,11 @@ TRACKED: dict[str, str] = {
     "sequence_gru.pt": "checkpoint",
     "demo.mp4": "demo",
     "demo.json": "demo",
+    "detector.onnx": "model",
+    "detector.int8.onnx": "model",
+    "detector.pt": "checkpoint",
+    "objects.mp4": "demo",
+    "objects.json": "demo",
 }
 
 
