@@ -107,6 +107,13 @@ def json_lines(out: TextIO = sys.stdout) -> Callable[[str, dict[str, Any]], None
     return write
 
 
+def _object(d: dict[str, Any]) -> str:
+    """A detection in a few words: its track, label and the per-object sequence label if any."""
+    track = f"#{d['track_id']} " if d.get("track_id") is not None else ""
+    motion = f" {d['sequence']['label']}" if d.get("sequence") else ""
+    return f"{track}{d['label']}{motion}"
+
+
 def summary_lines(out: TextIO = sys.stdout) -> Callable[[str, dict[str, Any]], None]:
     """A message printer writing one short human line per message."""
 
@@ -127,7 +134,7 @@ def summary_lines(out: TextIO = sys.stdout) -> Callable[[str, dict[str, Any]], N
                     best = body["top"][0]
                     parts.append(f"{name}={best['label']}({best['score']:.2f})")
                 elif "detections" in body:
-                    parts.append(f"{name}={len(body['detections'])} objects")
+                    parts.append(f"{name}=[{', '.join(_object(d) for d in body['detections'])}]")
             seq = m.get("sequence")
             if seq:
                 parts.append(f"{seq['model']}={seq['label']}({seq['score']:.2f})")
