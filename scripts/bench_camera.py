@@ -76,8 +76,15 @@ def main() -> None:
             n = max(1, round(best[0] * load / 100.0 / CAMERA_FPS))
             t0 = time.monotonic()
             point, _ = run(config, models, RunSpec(str(args.clip), n, args.seconds, warmup_s=2.0, realtime=True))
-            row = {"load_percent": load, "capacity_fps": best[0], "workers": best[1], "streams": n,
-                   "offered_fps": n * CAMERA_FPS, **asdict(point), "wall_s": round(time.monotonic() - t0, 1)}
+            row = {
+                "load_percent": load,
+                "capacity_fps": best[0],
+                "workers": best[1],
+                "streams": n,
+                "offered_fps": n * CAMERA_FPS,
+                **asdict(point),
+                "wall_s": round(time.monotonic() - t0, 1),
+            }
             doc["loads"].append(row)
             save(args.out, doc)
             print(f"load {load:.0f} % ({n} streams at 25 fps, workers={best[1]}): {point.fps:.1f} frames/s, "

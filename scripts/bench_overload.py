@@ -75,8 +75,12 @@ def per_second(samples: list[tuple[float, float]]) -> list[tuple[int, float, flo
 
 def pcts(samples: list[tuple[float, float]]) -> dict[str, float]:
     lags = np.array([lag for _, lag in samples]) * 1000.0
-    return {"p50_ms": round(float(np.percentile(lags, 50)), 1), "p99_ms": round(float(np.percentile(lags, 99)), 1),
-            "max_ms": round(float(lags.max()), 1), "n": len(lags)}
+    return {
+        "p50_ms": round(float(np.percentile(lags, 50)), 1),
+        "p99_ms": round(float(np.percentile(lags, 99)), 1),
+        "max_ms": round(float(lags.max()), 1),
+        "n": len(lags),
+    }
 
 
 def plot(curves: dict[str, list[tuple[int, float, float]]], path: Path, title: str) -> None:
@@ -130,8 +134,12 @@ def main() -> int:
     deadline = config.pipeline.batch_deadline_ms
     cap_point, _ = run(config, models, RunSpec(str(args.clip), STREAMS, 6.0))
     capacity = cap_point.fps
-    report: dict[str, object] = {"capacity_fps": capacity, "single_batch_ms": single, "deadline_ms": deadline,
-                                 "latency_target_ms": round(3 * single + deadline, 2)}
+    report: dict[str, object] = {
+        "capacity_fps": capacity,
+        "single_batch_ms": single,
+        "deadline_ms": deadline,
+        "latency_target_ms": round(3 * single + deadline, 2),
+    }
     curves: dict[str, list[tuple[int, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         loads = {"25fps": clip_fps(args.clip) * STREAMS / capacity, "70%": 0.7, "150%": 1.5}
@@ -142,20 +150,29 @@ def main() -> int:
             clip, fps = retimed(args.clip, capacity * load / STREAMS, Path(tmp))
             point, rec = run(config, models, RunSpec(str(clip), STREAMS, args.seconds, 1.0, True, True))
             lags = daemon_lags(rec, fps, 1.0)
-            row: dict[str, object] = {"stream_fps": round(fps, 1), "published_fps": point.fps,
-                                      "dropped": point.dropped, "capture_to_publish_p50_ms": point.latency_p50_ms,
-                                      "capture_to_publish_p99_ms": point.latency_p99_ms,
-                                      "lag_behind_schedule": pcts(lags), "per_second": per_second(lags)}
+            row: dict[str, object] = {
+                "stream_fps": round(fps, 1),
+                "published_fps": point.fps,
+                "dropped": point.dropped,
+                "capture_to_publish_p50_ms": point.latency_p50_ms,
+                "capture_to_publish_p99_ms": point.latency_p99_ms,
+                "lag_behind_schedule": pcts(lags),
+                "per_second": per_second(lags),
+            }
             report[f"daemon_{name}"] = row
             print(name, json.dumps({k: v for k, v in row.items() if k != "per_second"}))
             if name == "150%":
                 curves["daemon, 150% load"] = per_second(lags)
-                hand = run_hand_loop(str(args.cnn), str(args.rnn), str(clip), STREAMS, args.seconds + 1.0,
-                                     paced_fps=fps)
+                hand = run_hand_loop(
+                    str(args.cnn), str(args.rnn), str(clip), STREAMS, args.seconds + 1.0, paced_fps=fps
+                )
                 hl = sorted((t, lag) for t, lag, _ in hand.published if t >= 1.0)
                 curves["hand-written loop, 150% load"] = per_second(hl)
-                report["hand_150%"] = {"published_fps": round(len(hl) / args.seconds, 1), "lag": pcts(hl),
-                                       "per_second": per_second(hl)}
+                report["hand_150%"] = {
+                    "published_fps": round(len(hl) / args.seconds, 1),
+                    "lag": pcts(hl),
+                    "per_second": per_second(hl),
+                }
                 print("hand 150%", json.dumps(report["hand_150%"]["lag"]))  # type: ignore[index]
     print(json.dumps({k: v for k, v in report.items() if not isinstance(v, dict)}))
     if args.out:

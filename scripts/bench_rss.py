@@ -26,12 +26,17 @@ def rss_mib(pid: int) -> float:
 
 
 def write_config(folder: Path, models: list[Path], clip: Path, streams: int, realtime: bool) -> Path:
-    lines = ['[publish]', 'endpoint = "tcp://127.0.0.1:*"', '[metrics]', 'enabled = false']
+    lines = ["[publish]", 'endpoint = "tcp://127.0.0.1:*"', "[metrics]", "enabled = false"]
     for m in models:
         lines += [f"[models.{m.stem}]", f'path = "{m.resolve()}"']
     for i in range(streams):
-        lines += ["[[streams]]", f'name = "cam{i}"', f'source = "{clip.resolve()}"',
-                  f"realtime = {'true' if realtime else 'false'}", "loop = true"]
+        lines += [
+            "[[streams]]",
+            f'name = "cam{i}"',
+            f'source = "{clip.resolve()}"',
+            f"realtime = {'true' if realtime else 'false'}",
+            "loop = true",
+        ]
     path = folder / "config.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -65,8 +70,14 @@ def main() -> int:
     at_1 = next((r for t, r in samples if t >= 60), samples[-1][1])
     end_t, end = samples[-1]
     slope = (end - at_1) / max((end_t - 60) / 60, 1e-9)
-    report = {"streams": args.streams, "rss_mib_at_1min": at_1, "rss_mib_at_end": end, "end_s": end_t,
-              "slope_mib_per_min": round(slope, 3), "samples": samples}
+    report = {
+        "streams": args.streams,
+        "rss_mib_at_1min": at_1,
+        "rss_mib_at_end": end,
+        "end_s": end_t,
+        "slope_mib_per_min": round(slope, 3),
+        "samples": samples,
+    }
     print(json.dumps({k: v for k, v in report.items() if k != "samples"}))
     if args.out:
         args.out.write_text(json.dumps(report, indent=1))

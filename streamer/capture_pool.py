@@ -200,7 +200,11 @@ class CapturePool:
             names = sorted(proc.streams)
         logger.error(
             "capture process %d (pid %s) exited with code %s; restarting it with %d stream(s): %s",
-            proc.index, proc.process.pid, proc.process.exitcode, len(names), ", ".join(names) or "none",
+            proc.index,
+            proc.process.pid,
+            proc.process.exitcode,
+            len(names),
+            ", ".join(names) or "none",
         )
         self._events.capture_restarted()
         lived = time.monotonic() - proc.started

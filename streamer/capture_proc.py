@@ -116,7 +116,11 @@ class _Stream:
         self.tap: SetTap | None = cmd.tap  # set by the command loop, read by the capture thread
         self._tap_due = 0.0
         self.worker = CaptureWorker(
-            cmd.cfg, cmd.source, setup.capture, self._emit, uplink,
+            cmd.cfg,
+            cmd.source,
+            setup.capture,
+            self._emit,
+            uplink,
             Start(cmd.decoder_threads, cmd.start_seq, cmd.start_epoch),
         )
 

@@ -69,8 +69,15 @@ class RemoteStream:
         if self.segment is None:
             raise RuntimeError(f"stream {self.name}: no slots attached")
         return AddStream(
-            self.cfg, self.source, self.offline, self.segment.name, self.generation, self.decoder_threads,
-            start_seq=self.next_seq, start_epoch=self.next_epoch, tap=self.tap,
+            self.cfg,
+            self.source,
+            self.offline,
+            self.segment.name,
+            self.generation,
+            self.decoder_threads,
+            start_seq=self.next_seq,
+            start_epoch=self.next_epoch,
+            tap=self.tap,
         )
 
     def start(self) -> None:

@@ -30,8 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="streamer", description="Real-time video analytics daemon.")
     parser.add_argument("--version", action="version", version=f"streamer {__version__}")
     parser.add_argument(
-        "--log-level", default=os.environ.get("STREAMER_LOG_LEVEL", "INFO"),
-        choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (stderr); default INFO",
+        "--log-level",
+        default=os.environ.get("STREAMER_LOG_LEVEL", "INFO"),
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level (stderr); default INFO",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the daemon")
@@ -127,12 +129,15 @@ def _cmd_subscribe(args: argparse.Namespace) -> int:
     from streamer.subscribe import json_lines, open_sub, receive
 
     sock = open_sub(
-        args.endpoint or DEFAULT_ENDPOINT, args.stream,
-        server_key=args.curve_server_key, client_cert=args.curve_client_cert,
+        args.endpoint or DEFAULT_ENDPOINT,
+        args.stream,
+        server_key=args.curve_server_key,
+        client_cert=args.curve_client_cert,
     )
     try:
-        receive(sock, args.stream, json_lines(), count=args.count, timeout_s=args.timeout,
-                include_status=not args.no_status)
+        receive(
+            sock, args.stream, json_lines(), count=args.count, timeout_s=args.timeout, include_status=not args.no_status
+        )
     except KeyboardInterrupt:
         pass
     finally:
@@ -156,15 +161,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 COMMANDS = {
-    "run": _cmd_run, "bench": _cmd_bench, "check": _cmd_check, "subscribe": _cmd_subscribe, "schema": _cmd_schema,
+    "run": _cmd_run,
+    "bench": _cmd_bench,
+    "check": _cmd_check,
+    "subscribe": _cmd_subscribe,
+    "schema": _cmd_schema,
 }
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     try:
         return COMMANDS[args.command](args)
     except ConfigError as exc:

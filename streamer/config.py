@@ -125,7 +125,7 @@ class CaptureConfig(_Strict):
     @classmethod
     def _workers(cls, v: int | str) -> int | str:
         if isinstance(v, int) and not 0 <= v <= 256:
-            raise ValueError("must be \"auto\" or a number of processes from 0 to 256")
+            raise ValueError('must be "auto" or a number of processes from 0 to 256')
         return v
 
     @model_validator(mode="after")
@@ -208,8 +208,17 @@ class ModelConfig(_Strict):
     def spec_overrides(self) -> dict[str, Any]:
         """The model-spec facts given in config, in metadata field names."""
         names = (
-            "kind", "labels", "input_name", "layout", "color_order", "resize", "pad_value", "input_dtype", "outputs",
-            "activation", "format",
+            "kind",
+            "labels",
+            "input_name",
+            "layout",
+            "color_order",
+            "resize",
+            "pad_value",
+            "input_dtype",
+            "outputs",
+            "activation",
+            "format",
         )
         out: dict[str, Any] = {n: getattr(self, n) for n in names}
         out["input_size"] = list(self.input_size) if self.input_size else None

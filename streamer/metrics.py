@@ -77,15 +77,21 @@ class Metrics:
             registry=r,
         )
         self.inference_seconds = Histogram(
-            "streamer_inference_seconds", "Wall time of one batched model run.", ["model"],
-            buckets=INFERENCE_BUCKETS, registry=r,
+            "streamer_inference_seconds",
+            "Wall time of one batched model run.",
+            ["model"],
+            buckets=INFERENCE_BUCKETS,
+            registry=r,
         )
         self.batch_size = Histogram(
             "streamer_batch_size", "Frames per batched model run.", ["model"], buckets=BATCH_BUCKETS, registry=r
         )
         self.latency = Histogram(
-            "streamer_latency_seconds", "Capture to publish time of a result.", ["stream"],
-            buckets=LATENCY_BUCKETS, registry=r,
+            "streamer_latency_seconds",
+            "Capture to publish time of a result.",
+            ["stream"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
         )
         self.published = Counter(
             "streamer_messages_published", "Result messages sent on the PUB socket.", ["stream"], registry=r
@@ -97,7 +103,9 @@ class Metrics:
             "streamer_tracks_started", "Object tracks confirmed (given an id).", ["stream"], registry=r
         )
         self.tracks_ended = Counter(
-            "streamer_tracks_ended", "Object tracks ended (lost too long, or the stream reconnected).", ["stream"],
+            "streamer_tracks_ended",
+            "Object tracks ended (lost too long, or the stream reconnected).",
+            ["stream"],
             registry=r,
         )
         self.object_sequence_steps = Counter(
@@ -168,9 +176,19 @@ class Metrics:
         """Forget a removed stream's series."""
         series: list[tuple[Any, tuple[str, ...]]] = [
             (m, (stream,))
-            for m in (self.frames_captured, self.frames_processed, self.published, self.reconnects,
-                      self.stream_up, self.latency, self.tracks_alive, self.tracks_started, self.tracks_ended,
-                      self.object_sequence_steps, self.backoffs)
+            for m in (
+                self.frames_captured,
+                self.frames_processed,
+                self.published,
+                self.reconnects,
+                self.stream_up,
+                self.latency,
+                self.tracks_alive,
+                self.tracks_started,
+                self.tracks_ended,
+                self.object_sequence_steps,
+                self.backoffs,
+            )
         ]
         series += [(self.frames_dropped, (stream, reason)) for reason in DROP_REASONS]
         series += [(self.stream_state, (stream, state.value)) for state in StreamState]

@@ -65,15 +65,11 @@ def _check_dims(info: TensorInfo, expected: tuple[int | None, ...], where: str) 
             )
 
 
-def check_io(
-    spec: ModelSpec, inputs: Mapping[str, TensorInfo], outputs: Mapping[str, TensorInfo], where: str
-) -> None:
+def check_io(spec: ModelSpec, inputs: Mapping[str, TensorInfo], outputs: Mapping[str, TensorInfo], where: str) -> None:
     """Raise ModelError unless the graph's inputs and outputs are what ``spec`` says it feeds and reads."""
     for role, out_name in spec.outputs.items():
         if out_name not in outputs:
-            raise ModelError(
-                f"{where}: output {out_name!r} (role {role}) not in model outputs {sorted(outputs)}"
-            )
+            raise ModelError(f"{where}: output {out_name!r} (role {role}) not in model outputs {sorted(outputs)}")
     if spec.input is not None:
         info = inputs.get(spec.input.name)
         if info is None:

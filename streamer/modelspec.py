@@ -190,9 +190,7 @@ class ModelSpec:
             props["feature_size"] = str(self.feature_size)
         if self.state is not None:
             st = self.state
-            props["state"] = json.dumps(
-                {"input": st.input, "output": st.output, "layers": st.layers, "size": st.size}
-            )
+            props["state"] = json.dumps({"input": st.input, "output": st.output, "layers": st.layers, "size": st.size})
         return props
 
     @classmethod

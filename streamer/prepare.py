@@ -49,4 +49,3 @@ class FramePreparer:
         buffers = {name: inp.tensor for name, inp in item.inputs.items()}
         with self._lock:
             self._free.append(buffers)
-

@@ -58,5 +58,3 @@ class ZoneMetrics:
         for metric, labels in self._series.pop(stream, set()):
             with contextlib.suppress(KeyError):
                 metric.remove(*labels)
-
-

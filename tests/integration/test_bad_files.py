@@ -139,8 +139,13 @@ def test_bad_files_fail_their_own_stream(
             passes = len({m.body["epoch"] for m in running.sub.results(name)})
             counted = value(end, "streamer_frames_dropped_total", stream=name, reason="corrupt")
             assert lost * (passes - 1) <= counted <= lost * (passes + 1), (name, counted, passes)
-            assert sum(f"stream {name}: " in line and "looping over the frames that decode" in line
-                       for line in logs.splitlines()) == 1, name
+            assert (
+                sum(
+                    f"stream {name}: " in line and "looping over the frames that decode" in line
+                    for line in logs.splitlines()
+                )
+                == 1
+            ), name
         report(
             "bad files",
             good_fps=good_fps,

@@ -63,8 +63,9 @@ def test_capture_processes_deliver_everything_survive_a_kill_and_exit_clean(
         {"name": "offline", "source": str(clips.h264_long), "realtime": False, "loop": False},
     ]
     data = config_data(ports, tiny_models(tmp_path / "m"), streams, capture={"workers": 2})
-    running = start_daemon(daemon_process, write_config(tmp_path / "c.toml", data), ports,
-                           wait_streams=["live0", "live1"])
+    running = start_daemon(
+        daemon_process, write_config(tmp_path / "c.toml", data), ports, wait_streams=["live0", "live1"]
+    )
     try:
         pid = running.proc.pid
 

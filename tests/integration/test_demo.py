@@ -27,7 +27,9 @@ REPO = Path(__file__).resolve().parents[2]
 def test_default_config_checks_clean() -> None:
     out = subprocess.run(
         [sys.executable, "-m", "streamer", "check", "--config", str(REPO / "config.toml")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     assert "demo: file" in out.stdout and out.stdout.strip().endswith("ok")

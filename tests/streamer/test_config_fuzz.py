@@ -61,8 +61,13 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]
     data: dict[str, Any] = {
         "publish": {"endpoint": "tcp://127.0.0.1:1", "send_hwm": 100, "queue_size": 16},
         "metrics": {"enabled": False, "listen": "127.0.0.1:1", "health_max_age_s": 5.0},
-        "pipeline": {"max_batch": 4, "batch_deadline_ms": 4.0, "batch_wait": "fill", "state_reset_gap_s": 2.0,
-                     "stall_after_s": 15.0},
+        "pipeline": {
+            "max_batch": 4,
+            "batch_deadline_ms": 4.0,
+            "batch_wait": "fill",
+            "state_reset_gap_s": 2.0,
+            "stall_after_s": 15.0,
+        },
         "capture": {"open_timeout_s": 2.0, "read_timeout_s": 1.0, "backoff_initial_s": 0.2, "backoff_max_s": 1.0},
         "models": {"cls": {"path": "cls.onnx", "top_k": 2}, "seq": {"path": "seq.onnx", "features": "cls"}},
         "streams": [

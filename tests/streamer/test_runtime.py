@@ -37,7 +37,11 @@ def test_third_party_model_described_in_config(tmp_path: Path) -> None:
         "m",
         p,
         ModelConfig(
-            path=str(p), kind="classifier", labels=["r", "g", "b"], input_name="data", input_size=(32, 32),
+            path=str(p),
+            kind="classifier",
+            labels=["r", "g", "b"],
+            input_name="data",
+            input_size=(32, 32),
             outputs={"logits": "logits"},
         ),
         max_batch=2,
