@@ -115,9 +115,15 @@ def test_run_print_shows_detections(tmp_path: Path) -> None:
             _, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, err.decode()[-2000:]
     lines = [line for line in out.read_text().splitlines() if line.startswith("objects #")]
-    counts = [int(line.split("objects=")[1].split()[0]) for line in lines[:20]]
+    # Each line lists the frame's objects: "objects=[#6 square zigzag, #7 star left, ...]".
+    listed = [line.split("objects=[", 1)[1].split("]", 1)[0] for line in lines[:20]]
+    objects = [[o for o in text.split(", ") if o] for text in listed]
+    counts = [len(o) for o in objects]
     truth = read_objects_truth(REPO / "models" / "objects.json")
     seen = [sum(o.visibility >= 0.3 for o in frame) for frame in truth[:20]]
     # At the example's score floor, about as many detections as objects in view (partly hidden ones may go).
     assert len(counts) == 20, lines
     assert sum(abs(c - s) for c, s in zip(counts, seen, strict=True)) / 20 <= 1.5, (counts, seen)
+    # Once confirmed, objects carry their track id and the per-object motion model's label.
+    tracked = [o.split() for frame in objects[5:] for o in frame if o.startswith("#")]
+    assert tracked and all(len(words) == 3 for words in tracked), objects
