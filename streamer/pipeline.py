@@ -9,7 +9,6 @@ removed while it runs.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ from streamer.capture_remote import RemoteStream
 from streamer.config import CaptureConfig, Config, StreamConfig
 from streamer.handoff import Handoff
 from streamer.inference import InferenceWorker
+from streamer.machine import cores
 from streamer.metrics import Metrics
 from streamer.modelset import ModelSet
 from streamer.prepare import FramePreparer
@@ -31,14 +31,6 @@ from streamer.result_path import ResultPath
 from streamer.sources import Source, decoder_threads, plays_offline, resolve
 
 logger = logging.getLogger(__name__)
-
-
-def cores() -> int:
-    """Cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def capture_processes(cfg: CaptureConfig, n_cores: int) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import warnings
 from pathlib import Path
 from typing import Any, cast
@@ -22,6 +21,7 @@ import onnxruntime as ort
 from streamer.config import ModelConfig
 from streamer.errors import ModelError
 from streamer.graph import read_graph
+from streamer.machine import cores
 from streamer.modelcheck import SessionInfo, TensorInfo, check_io, graph_defaults
 from streamer.modelmeta import merged, metadata_fields, spec_from_fields
 from streamer.modelspec import ModelSpec
@@ -158,14 +158,7 @@ def intra_op_threads(cfg: ModelConfig, kind: str | None) -> int:
         return cfg.intra_op_threads
     if kind == "sequence":
         return 1
-    return max(1, _cores() // 2)
-
-
-def _cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+    return max(1, cores() // 2)
 
 
 def _session(path: Path, cfg: ModelConfig, where: str, threads: int) -> Any:

@@ -18,8 +18,8 @@ from streamer.bench.pipeline_run import run as run_pipeline
 from streamer.bench.records import BenchReport, DecodePoint, PipelinePoint, StageFigures
 from streamer.config import Config, load_config, parse_config
 from streamer.errors import ConfigError
+from streamer.machine import cores
 from streamer.modelset import ModelSet, load_models
-from streamer.pipeline import cores
 from streamer.runtime import version as ort_version
 from streamer.sources import SourceKind, configure_ffmpeg, resolve
 
