@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from streamer.annotate import draw_message
 from streamer.capture_remote import RemoteStream
 from streamer.capture_wire import SetTap
 from streamer.clip_events import ClipDone, ClipEvent, ClipFailed
 from streamer.clip_events import event_dict as clip_event_dict
-from streamer.clip_service import ClipService
 from streamer.codec import result_dict
 from streamer.config import Config, StreamConfig
 from streamer.metrics import Metrics
@@ -26,6 +26,9 @@ from streamer.records import EventMessage, FrameInfo, Result, StreamState
 from streamer.taps import FrameTaps
 from streamer.zone_stage import ZoneStage, event_messages
 from streamer.zones import Update
+
+if TYPE_CHECKING:
+    from streamer.clip_service import ClipService
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +40,12 @@ class ResultPath:
         self.publisher = publisher
         self.zones = ZoneStage()
         self.preview = preview_hub(config.preview)
-        self.clips = ClipService.create(
-            config.events, config.resolve(config.events.dir), self._clip_event, draw_message
-        )
+        self.clips: ClipService | None = None
+        if config.events.rules:  # PyAV (clip encoding) loads only when a clip rule exists
+            from streamer.clip_service import ClipService
+
+            root = config.resolve(config.events.dir)
+            self.clips = ClipService.create(config.events, root, self._clip_event, draw_message)
         self.taps = FrameTaps(self.preview, self.clips)
 
     # -- streams -----------------------------------------------------------------------------

@@ -6,15 +6,17 @@ them does, so with nobody watching and no clip rule the tap costs a dict lookup 
 
 from __future__ import annotations
 
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import cv2
 import numpy as np
 
 from streamer.capture_wire import SetTap
-from streamer.clip_service import ClipService
 from streamer.preview import PreviewHub
 from streamer.records import FrameInfo, Image
+
+if TYPE_CHECKING:
+    from streamer.clip_service import ClipService
 
 
 class FrameTaps:

@@ -21,7 +21,6 @@ from enum import IntEnum
 
 import numpy as np
 import numpy.typing as npt
-from scipy.optimize import linear_sum_assignment
 
 from streamer import kalman
 from streamer.kalman import F64, Boxes
@@ -88,6 +87,8 @@ def match(tracks: F64, dets: F64, min_iou: float) -> tuple[Indices, Indices]:
     if tracks.shape[0] == 0 or dets.shape[0] == 0:
         return _NONE, _NONE
     overlap = iou(tracks, dets)
+    from scipy.optimize import linear_sum_assignment  # loaded with the first tracker, not with the daemon
+
     rows, cols = linear_sum_assignment(overlap, maximize=True)
     keep = overlap[rows, cols] >= min_iou
     return rows[keep].astype(np.intp), cols[keep].astype(np.intp)
