@@ -14,6 +14,6 @@ class PreviewConfig(BaseModel):
     fps: float = Field(default=5.0, gt=0, le=30)  # pictures per second per stream, at most
     quality: int = Field(default=75, ge=10, le=100)  # JPEG quality
     max_viewers: int = Field(default=16, ge=1, le=1000)  # concurrent MJPEG viewers; more get 503
-    # A token a viewer must give (?token= or Authorization: Bearer), read from a file or a systemd credential.
+    # A token a viewer must give as ?token=, read from a file or a systemd credential.
     token_file: str | None = None
     token_credential: str | None = None
