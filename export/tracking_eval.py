@@ -10,7 +10,7 @@ pairs at IoU below 0.5 never match. Objects under ``MIN_VISIBILITY`` seen are *d
 MOTChallenge treats distractors: they are no ground truth (a miss on one costs nothing), and a
 hypothesis that a one-to-one Hungarian assignment at IoU >= 0.5 pairs with a don't-care object
 rather than a counted one is dropped from that frame (tracking a mostly hidden object is no false
-alarm). The clips are scored together (``OVERALL``: sums over all frames of all clips).
+alarm). The clips are scored together: MOTA and IDF1 over all frames of all clips.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from streamer.records import Detection, FrameInfo, ModelOutput
 from streamer.tracks import Tracked, TrackStage, track_params
 
 MATCH_IOU = 0.5  # motmetrics max distance 1 - 0.5: the MOTChallenge criterion
+CLIP_IDS = 1_000_000  # id offset per clip: far above the ids of one clip
 MODEL = "detector"  # the detector's name in the evaluation's one-model pipeline
 
 TrackFn = Callable[[FrameInfo, Sequence[ModelOutput]], Tracked]
@@ -60,6 +61,8 @@ class MotFigures:
     idf1: float
     frames: int
     objects: int  # ground-truth boxes counted (don't-care ones excluded)
+    misses: int
+    false_positives: int
     switches: int
 
 
@@ -132,45 +135,48 @@ def _not_dont_care(hyps: np.ndarray, cared: np.ndarray, dont_care: np.ndarray) -
     return keep
 
 
-def accumulate(truths: Sequence[Sequence[ObjectTruth]], tracked: Sequence[Sequence[Detection]]) -> mm.MOTAccumulator:
-    """A motmetrics accumulator of one clip: counted objects against confirmed tracks, frame by frame."""
-    if len(truths) != len(tracked):
-        raise ValueError("one list of tracked detections per frame of ground truth")
+def accumulate(
+    clips: Sequence[tuple[Sequence[Sequence[ObjectTruth]], Sequence[Sequence[Detection]]]],
+) -> mm.MOTAccumulator:
+    """One motmetrics accumulator of all ``(truths, tracked)`` clips, frame by frame.
+
+    Counted objects against confirmed tracks; ids are offset by ``CLIP_IDS`` per clip so that no
+    object or track of one clip is taken for one of another (motmetrics wants numeric ids).
+    """
     acc = mm.MOTAccumulator(auto_id=True)
-    for gts, dets in zip(truths, tracked, strict=True):
-        cared = [g for g in gts if g.visibility >= MIN_VISIBILITY]
-        hidden = [g for g in gts if g.visibility < MIN_VISIBILITY]
-        confirmed = [d for d in dets if d.track_id is not None]
-        hyps = _xywh([d.box for d in confirmed])
-        keep = _not_dont_care(hyps, _xywh([g.box for g in cared]), _xywh([g.box for g in hidden]))
-        hyp_ids = [d.track_id for d, k in zip(confirmed, keep, strict=True) if k]
-        dist = iou_distances(_xywh([g.box for g in cared]), hyps[keep])
-        acc.update([g.id for g in cared], hyp_ids, dist)
+    for i, (truths, tracked) in enumerate(clips):
+        if len(truths) != len(tracked):
+            raise ValueError("one list of tracked detections per frame of ground truth")
+        for gts, dets in zip(truths, tracked, strict=True):
+            cared = [g for g in gts if g.visibility >= MIN_VISIBILITY]
+            hidden = [g for g in gts if g.visibility < MIN_VISIBILITY]
+            confirmed = [(d.box, d.track_id) for d in dets if d.track_id is not None]
+            hyps, objs = _xywh([box for box, _ in confirmed]), _xywh([g.box for g in cared])
+            keep = _not_dont_care(hyps, objs, _xywh([g.box for g in hidden]))
+            hyp_ids = [i * CLIP_IDS + tid for (_, tid), k in zip(confirmed, keep, strict=True) if k]
+            acc.update([i * CLIP_IDS + g.id for g in cared], hyp_ids, iou_distances(objs, hyps[keep]))
     return acc
 
 
-def mot_figures(accumulators: Sequence[mm.MOTAccumulator]) -> MotFigures:
-    """MOTA, IDF1 and counts of all clips together (motmetrics' ``OVERALL`` row)."""
-    host = mm.metrics.create()
-    names = [f"clip{i}" for i in range(len(accumulators))]
-    metrics = ["mota", "idf1", "num_frames", "num_objects", "num_switches"]
-    summary = host.compute_many(list(accumulators), metrics=metrics, names=names, generate_overall=True)
-    row = summary.loc["OVERALL"]
+def mot_figures(acc: mm.MOTAccumulator) -> MotFigures:
+    """MOTA, IDF1 and the counts behind them, computed by motmetrics."""
+    metrics = ["mota", "idf1", "num_frames", "num_objects", "num_misses", "num_false_positives", "num_switches"]
+    row = mm.metrics.create().compute(acc, metrics=metrics, name="heldout").iloc[0]
     return MotFigures(
         mota=float(row["mota"]),
         idf1=float(row["idf1"]),
         frames=int(row["num_frames"]),
         objects=int(row["num_objects"]),
+        misses=int(row["num_misses"]),
+        false_positives=int(row["num_false_positives"]),
         switches=int(row["num_switches"]),
     )
 
 
 def evaluate_tracking(clips: Sequence[ClipDetections], new_stage: Callable[[], TrackFn] = daemon_tracker) -> MotFigures:
-    """Track every clip with a fresh stage from ``new_stage`` and score the confirmed tracks."""
-    accs = []
-    for i, clip in enumerate(clips):
-        accs.append(accumulate(clip.truths, track(clip, new_stage(), f"heldout{i}")))
-    return mot_figures(accs)
+    """Track every clip with a fresh stage from ``new_stage`` (one stream each) and score the confirmed tracks."""
+    tracked = [(clip.truths, track(clip, new_stage(), f"heldout{i}")) for i, clip in enumerate(clips)]
+    return mot_figures(accumulate(tracked))
 
 
 def tracking_figures(run: RunFn, spec: ModelSpec, cfg: DetectorTrainConfig) -> dict[str, object]:
@@ -184,6 +190,8 @@ def tracking_figures(run: RunFn, spec: ModelSpec, cfg: DetectorTrainConfig) -> d
             "clips": cfg.heldout_clips,
             "frames": m.frames,
             "objects": m.objects,
+            "misses": m.misses,
+            "false_positives": m.false_positives,
             "id_switches": m.switches,
             "fps": FPS,
             "confidence": params.confidence,

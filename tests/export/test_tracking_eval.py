@@ -73,7 +73,7 @@ def _det(track_id: int | None, box: tuple[float, float, float, float]) -> Detect
 
 
 def _score(truths: Sequence[Sequence[ObjectTruth]], tracked: Sequence[Sequence[Detection]]) -> MotFigures:
-    return mot_figures([accumulate(truths, tracked)])
+    return mot_figures(accumulate([(truths, tracked)]))
 
 
 A, B = (10.0, 10.0, 50.0, 50.0), (100.0, 100.0, 140.0, 160.0)
@@ -81,7 +81,7 @@ A, B = (10.0, 10.0, 50.0, 50.0), (100.0, 100.0, 140.0, 160.0)
 
 def test_perfect_tracks_score_one_and_a_swap_costs_identity() -> None:
     truths = [(_truth(1, A), _truth(2, B))] * 4
-    assert _score(truths, [(_det(7, A), _det(8, B))] * 4) == MotFigures(1.0, 1.0, 4, 8, 0)
+    assert _score(truths, [(_det(7, A), _det(8, B))] * 4) == MotFigures(1.0, 1.0, 4, 8, 0, 0, 0)
     swapped = [(_det(7, A), _det(8, B))] * 2 + [(_det(8, A), _det(7, B))] * 2
     m = _score(truths, swapped)
     assert m.switches == 2 and m.idf1 == pytest.approx(0.5) and m.mota == pytest.approx(0.75)
@@ -94,8 +94,8 @@ def test_dont_care_objects_cost_nothing_and_unconfirmed_detections_are_no_hypoth
     # detection (track_id None) on the counted object is no hypothesis, so that frame is a miss.
     tracked = [(_det(1, A), _det(2, B)), (_det(1, A),), (_det(None, A),)]
     m = _score(truths, tracked)
-    assert (m.objects, m.switches) == (3, 0)
+    assert (m.objects, m.misses, m.false_positives, m.switches) == (3, 1, 0, 0)
     assert m.mota == pytest.approx(2 / 3) and m.idf1 == pytest.approx(0.8)
     # A false positive away from every object still counts.
     m = _score(truths[:1], [(_det(1, A), _det(3, (200.0, 10.0, 240.0, 50.0)))])
-    assert m.mota == pytest.approx(0.0)
+    assert m.false_positives == 1 and m.mota == pytest.approx(0.0)
