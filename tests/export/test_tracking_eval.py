@@ -47,8 +47,6 @@ class NewIdsEveryFrame:
 
 @pytest.fixture(scope="module")
 def clips() -> list[ClipDetections]:
-    if not DETECTOR.is_file():
-        pytest.skip("models/detector.onnx is not committed in this checkout")
     # Clips 4 and 7 start with 4 and 7 objects: crossings and occlusions within 40 frames.
     cfg = replace(DetectorTrainConfig(), heldout_length=40)
     return heldout_detections(onnx_runner(DETECTOR), read_spec(DETECTOR), cfg, clips=[4, 7])
