@@ -28,6 +28,12 @@ from streamer.modelspec import ModelSpec
 HELDOUT_SEED_BASE = 1000  # held-out clip i is seed [seed, SPLIT_OBJECTS_HELDOUT, 1000 + i]
 
 
+def heldout_scene(cfg: DetectorTrainConfig, i: int) -> ObjectScene:
+    """Held-out clip ``i``; it starts with ``i`` mod 9 objects, so every crowd size from empty to full is scored."""
+    seed = [cfg.seed, SPLIT_OBJECTS_HELDOUT, HELDOUT_SEED_BASE + i]
+    return ObjectScene(seed, cfg.heldout_length, initial=i % (MAX_OBJECTS + 1))
+
+
 class HeldoutClips:
     """The held-out clips, rendered lazily (camera frames are large); ``truths`` fill as frames go by."""
 
@@ -39,9 +45,7 @@ class HeldoutClips:
     def __iter__(self) -> Iterator[np.ndarray]:
         self.truths = []
         for i in range(self.cfg.heldout_clips):
-            seed = [self.cfg.seed, SPLIT_OBJECTS_HELDOUT, HELDOUT_SEED_BASE + i]
-            # Clip i starts with i mod 9 objects: every crowd size from empty to full is scored.
-            scene = ObjectScene(seed, self.cfg.heldout_length, initial=i % (MAX_OBJECTS + 1))
+            scene = heldout_scene(self.cfg, i)
             self.camera_size = (scene.width, scene.height)
             for frame in scene.frames():
                 self.truths.append(frame.objects)

@@ -1,6 +1,7 @@
 """Held-out figures of the exported models, run through ONNX Runtime the way the daemon runs them.
 
-The detector's figures come from :mod:`export.detector_figures`.
+The detector's figures come from :mod:`export.detector_figures`, its tracking figures from
+:mod:`export.tracking_eval`.
 
 Frames are preprocessed like the daemon's, the CNN runs in ONNX Runtime and its embeddings feed
 the GRU one step per frame with the state carried between steps. fp32 and int8 are measured in the
@@ -28,6 +29,7 @@ from export.metrics import accuracy, keep_mask, rollout, sequence_accuracy
 from export.onnx_io import FRAME_INT8, FRAME_ONNX, SEQUENCE_INT8, SEQUENCE_ONNX, read_spec
 from export.ort_run import run_frames, session, step_fn
 from export.sources import HeldOut, heldout_sets
+from export.tracking_eval import detector_tracking_figures
 from export.verify import check_parity
 
 DROP_PROB = 0.1
@@ -103,6 +105,7 @@ def evaluate(model_dir: Path, data: Path | None = None) -> dict[str, Any]:
     figures = _pair_figures(model_dir, data) if has_pair or not has_detector else {}
     if has_detector:
         figures.update(detector_figures(model_dir))
+        figures.update(detector_tracking_figures(model_dir))
     return figures
 
 
