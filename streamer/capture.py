@@ -82,9 +82,22 @@ class CaptureWorker(threading.Thread):
         self.epoch = start.epoch
         self._rng = random.Random()
         self.corrupt_in_pass = 0  # corrupt frames counted in the current pass over the source
+        self._media: tuple[float, int, float] | None = None  # a file's clock: (seconds, at seq, fps)
 
     def stop(self) -> None:
         self.stop_event.set()
+
+    def set_media_rate(self, fps: float) -> None:
+        """Stamp the frames from here on with their time in a file played at ``fps``.
+
+        The clock runs on from where it was, so a looping file replaced by one of another rate
+        keeps a timeline that only goes forward.
+        """
+        base = 0.0
+        if self._media is not None:
+            t0, seq0, old = self._media
+            base = t0 + (self._seq - seq0) / old
+        self._media = (base, self._seq, fps)
 
     def set_state(self, state: StreamState, detail: str = "") -> None:
         if state is not self.current or detail:
@@ -252,7 +265,11 @@ class CaptureWorker(threading.Thread):
             self._seq += 1
             return False
         h, w = image.shape[:2]
-        info = FrameInfo(self.cfg.name, self._seq, self.epoch, time.time(), now, int(w), int(h))
+        t_media = None
+        if self._media is not None:
+            base, seq0, fps = self._media
+            t_media = base + (self._seq - seq0) / fps
+        info = FrameInfo(self.cfg.name, self._seq, self.epoch, time.time(), now, int(w), int(h), t_media)
         self._seq += 1
         self.last_frame_mono = now
         self._emit(Frame(info, image.astype(np.uint8, copy=False)))

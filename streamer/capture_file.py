@@ -33,6 +33,7 @@ class Player(Protocol):
     corrupt_in_pass: int
 
     def clock(self) -> float: ...
+    def set_media_rate(self, fps: float) -> None: ...
     def set_state(self, state: StreamState, detail: str = "") -> None: ...
     def open_source(self, attempt: int = 0) -> Capture | None: ...
     def read_frames(self, cap: Capture, reconnect: bool, pacer: Pacer | None = None) -> int: ...
@@ -48,7 +49,9 @@ def play_file(w: Player) -> None:
     if cap is None:
         w.fail_unless_stopped(f"cannot open {display}")
         return
-    pacer = Pacer(native_fps(cap)) if w.cfg.realtime else None
+    fps = native_fps(cap)
+    w.set_media_rate(fps)
+    pacer = Pacer(fps) if w.cfg.realtime else None
     opened = file_id(str(w.source.target))
     warned = False
     try:
@@ -79,8 +82,10 @@ def play_file(w: Player) -> None:
             if cap is None:
                 w.fail_unless_stopped(f"cannot open {display} again: deleted or not a video")
                 return
-            if reopened and pacer is not None:
-                pacer = Pacer(native_fps(cap))  # a replaced clip plays at its own rate
+            if reopened:  # a replaced clip plays, and is timed, at its own rate
+                fps = native_fps(cap)
+                w.set_media_rate(fps)
+                pacer = Pacer(fps) if pacer is not None else None
                 warned = False
     finally:
         if cap is not None:

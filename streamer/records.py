@@ -56,6 +56,16 @@ class FrameInfo:
     t_capture_mono: float
     width: int
     height: int
+    t_media: float | None = None  # a file's frame: its position in the file, seconds at the file's own rate
+
+    @property
+    def t_stream(self) -> float:
+        """Seconds on the stream's own timeline, which motion and gaps are measured on.
+
+        A camera's timeline is its capture clock. A file's is its own frame rate: read faster than
+        real time, or stalled by a busy machine, its frames are still ``1 / fps`` apart.
+        """
+        return self.t_capture_mono if self.t_media is None else self.t_media
 
 
 @dataclass(frozen=True)

@@ -53,7 +53,7 @@ class StateStore:
         return steps
 
     def _continues(self, entry: _Entry, info: FrameInfo) -> bool:
-        gap = info.t_capture_mono - entry.last_t
+        gap = info.t_stream - entry.last_t
         return entry.epoch == info.epoch and 0 <= gap <= self.reset_gap_s
 
     def scatter(self, frames: Sequence[FrameInfo], h_out: npt.NDArray[np.float32], steps: Sequence[int]) -> None:
@@ -65,7 +65,7 @@ class StateStore:
                 self._entries[info.stream] = entry
             np.copyto(entry.h, h_out[:, i, :])
             entry.epoch = info.epoch
-            entry.last_t = info.t_capture_mono
+            entry.last_t = info.t_stream
             entry.steps = steps[i] + 1
 
     def forget(self, stream: str) -> None:

@@ -1,8 +1,8 @@
 """The tracking stage: one :class:`~streamer.track.Tracker` per stream and detector, ids onto detections.
 
 Runs after the detections of a frame are decoded and before the per-object sequence step. It
-keeps no clock of its own: a frame's capture time (``t_capture_mono``) drives the trackers'
-motion model and lost buffers, and its epoch ends every track of the stream on a reconnect.
+keeps no clock of its own: a frame's time on its stream's timeline (``FrameInfo.t_stream``) drives
+the trackers' motion model and lost buffers, and its epoch ends every track of the stream on a reconnect.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class TrackStage:
             n = len(o.detections)
             boxes = np.array([d.box for d in o.detections], np.float64).reshape(n, 4)
             scores = np.array([d.score for d in o.detections], np.float64)
-            update = tracker.update(boxes, scores, info.t_capture_mono, info.epoch)
+            update = tracker.update(boxes, scores, info.t_stream, info.epoch)
             dets = tuple(replace(d, track_id=i) for d, i in zip(o.detections, update.ids, strict=True))
             out.append(replace(o, detections=dets))
             if update.started or update.ended:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import threading
@@ -119,6 +120,23 @@ def test_a_looping_realtime_file_keeps_its_native_rate(tmp_path: Path) -> None:
     assert len({f.info.epoch for f in in_window}) == 8
 
 
+def test_a_file_read_faster_than_real_time_stamps_frames_with_their_time_in_it(tmp_path: Path) -> None:
+    """Whatever the machine's pace, a 25 fps file's frames are 40 ms apart on its timeline, across loops."""
+    clip = make_mp4v_clip(tmp_path / "short.mp4", 10, 25.0)
+    worker, sink = play(clip, realtime=False)
+    try:
+        deadline = time.monotonic() + 5.0
+        while len({f.info.epoch for f in sink.frames}) < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    finally:
+        worker.stop()
+        worker.join(3.0)
+    frames = [f.info for f in sink.frames]
+    assert len({i.epoch for i in frames}) >= 3
+    assert [i.t_stream for i in frames] == pytest.approx([i.seq / 25.0 for i in frames])
+    assert all(i.t_media == i.t_stream for i in frames)
+
+
 def test_a_looping_file_replaced_on_disk_plays_the_new_content(tmp_path: Path) -> None:
     """Each pass rewinds the open file; a file replaced meanwhile is reopened, one deleted fails."""
     clip = tmp_path / "clip.mp4"
@@ -161,6 +179,8 @@ def test_a_looping_file_replaced_by_a_clip_of_another_rate_plays_at_the_new_rate
         new = [f.info.t_capture_mono for f in sink.frames[first:]]
         rate = (len(new) - 1) / (new[-1] - new[0])
         assert 9.0 <= rate <= 11.0, rate
+        media = [f.info.t_stream for f in sink.frames[first:]]
+        assert all(b - a == pytest.approx(0.1) for a, b in itertools.pairwise(media))  # 10 fps on its timeline
     finally:
         worker.stop()
         worker.join(3.0)

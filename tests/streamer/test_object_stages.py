@@ -101,6 +101,26 @@ def test_track_stage_gives_moving_squares_stable_ids(detector: ImageModel) -> No
     assert sorted(i for c in ended for i in c.ended) == [1, 2] and stage.alive("a") == 0
 
 
+def test_a_file_is_tracked_on_its_own_timeline_whatever_the_capture_pace(detector: ImageModel) -> None:
+    """Frames of a file read in bursts (10 in a millisecond, then a stall) keep their ids: motion is
+    predicted over the file's 40 ms a frame, not over the capture clock's gaps."""
+    assert detector.model.spec.input is not None
+    preparer = FramePreparer({"det": detector.model.spec.input})
+    stage = TrackStage(["det"], track_params(TrackingConfig(lost_buffer_s=0.2)))
+    ids: dict[int, set[int | None]] = {0: set(), 1: set()}
+    for k in range(40):
+        burst_clock = (k // 10) * 0.5 + (k % 10) * 1e-4
+        frame_info = FrameInfo("f", k, 0, 1000.0 + burst_clock, burst_clock, W, H, t_media=k * 0.04)
+        prep = preparer(Frame(frame_info, render([(40 + 6 * k, 60), (280 - 6 * k, 170)])))
+        raw = detector.model.run({"images": prep.inputs["det"].tensor[None]})
+        tracked = stage(frame_info, (model_output(detector, raw, 0, prep.inputs["det"].transform, (W, H)),))
+        if k >= 1:
+            for d in tracked.outputs[0].detections:
+                ids[0 if d.box[1] < 120 else 1].add(d.track_id)
+    assert len(ids[0]) == 1 and len(ids[1]) == 1 and None not in ids[0] | ids[1], ids
+    assert stage.alive("f") == 2
+
+
 def test_other_models_pass_through_untouched() -> None:
     stage = TrackStage(["det"], track_params(TrackingConfig()))
     cls = ModelOutput("frame", "classifier")

@@ -48,6 +48,14 @@ def test_reset_after_gap_but_not_before() -> None:
     assert np.all(h_in == 0) and steps == [0]
 
 
+def test_a_files_gaps_are_measured_on_its_own_timeline() -> None:
+    """A file stalled 3 s by a busy machine is still 40 ms a frame: its state carries on."""
+    store = StateStore(1, 2, reset_gap_s=0.5)
+    step(store, [FrameInfo("f", 0, 0, 0.0, 0.0, 8, 8, t_media=0.0)], [5.0])
+    h_in, steps = step(store, [FrameInfo("f", 1, 0, 3.0, 3.0, 8, 8, t_media=0.04)], [6.0])
+    assert np.all(h_in == 5.0) and steps == [1]
+
+
 def test_forget() -> None:
     store = StateStore(1, 2, reset_gap_s=1.0)
     step(store, [info("a", 0.0), info("b", 0.0)], [1.0, 1.0])
