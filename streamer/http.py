@@ -12,6 +12,7 @@ DEBUG only, never as a traceback.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -61,10 +62,12 @@ Chunks = Callable[[Query], AsyncIterator[bytes]]
 
 @dataclass(frozen=True)
 class Streamed:
-    """A streamed reply: its content type and the chunks, written as they come."""
+    """A streamed reply: its content type, the chunks (written as they come), and what to call
+    once the reply ends, however it ends (the client left, was dropped, or the chunks ran out)."""
 
     content_type: str
     chunks: AsyncIterator[bytes]
+    done: Callable[[], None] | None = None
 
 
 # Under a path prefix: (the rest of the path, query) -> a whole reply, or a streamed one. It runs on
@@ -221,12 +224,12 @@ class HttpServer:
         stream = self._streams.get(request.path)
         if stream is not None:
             content_type, chunks = stream
-            return await self._stream(request, conn, content_type, chunks(query))
+            return await self._stream(request, conn, Streamed(content_type, chunks(query)))
         for prefix, handler in self._prefixed.items():
             if request.path.startswith(prefix) and len(request.path) > len(prefix):
                 reply = handler(request.path[len(prefix) :], query)
                 if isinstance(reply, Streamed):
-                    return await self._stream(request, conn, reply.content_type, reply.chunks)
+                    return await self._stream(request, conn, reply)
                 return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type})
         known = ", ".join(sorted(self.paths()))
         return web.Response(status=404, text=f"not found; try {known}\n")
@@ -254,15 +257,11 @@ class HttpServer:
             return web.Response(status=499)
         return web.Response(status=reply.status, body=reply.body, headers={"Content-Type": reply.content_type})
 
-    async def _stream(
-        self, request: web.BaseRequest, conn: Conn | None, content_type: str, chunks: AsyncIterator[bytes]
-    ) -> web.StreamResponse:
-        response = web.StreamResponse(headers={"Content-Type": content_type, "Cache-Control": "no-store"})
-        await response.prepare(request)
+    async def _stream(self, request: web.BaseRequest, conn: Conn | None, reply: Streamed) -> web.StreamResponse:
+        response = web.StreamResponse(headers={"Content-Type": reply.content_type, "Cache-Control": "no-store"})
         try:
-            async for chunk in chunks:
-                if conn is not None and conn.gone:
-                    break  # the client left: stop making chunks for it
+            await response.prepare(request)
+            while (chunk := await _next_unless_lost(reply.chunks, conn)) is not None:
                 await asyncio.wait_for(response.write(chunk), self.limits.request_timeout_s)
         except TimeoutError:
             if conn is not None:
@@ -270,10 +269,34 @@ class HttpServer:
         except ConnectionError:
             pass  # the client left: counted when its connection is lost
         finally:
-            aclose = getattr(chunks, "aclose", None)
+            aclose = getattr(reply.chunks, "aclose", None)
             if aclose is not None:
                 await aclose()  # the producer's own clean-up runs now, not whenever it is collected
+            if reply.done is not None:
+                reply.done()
         return response
+
+
+async def _next_unless_lost(chunks: AsyncIterator[bytes], conn: Conn | None) -> bytes | None:
+    """The next chunk, or None once the chunks run out or the client leaves while it is being made.
+
+    A producer may wait long for its next chunk (a stream's next picture); a client that leaves
+    meanwhile ends the wait at once, so what it holds (a viewer slot) comes back at once.
+    """
+    following = asyncio.ensure_future(anext(chunks))
+    if conn is not None and not conn.gone:
+        lost = asyncio.ensure_future(conn.lost.wait())
+        await asyncio.wait((following, lost), return_when=asyncio.FIRST_COMPLETED)
+        lost.cancel()
+    if conn is not None and conn.gone:
+        following.cancel()
+        with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
+            await following
+        return None
+    try:
+        return await following
+    except StopAsyncIteration:
+        return None
 
 
 def _unless_gone(route: Route, query: Query, conn: Conn | None) -> Reply | None:

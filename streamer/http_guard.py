@@ -15,7 +15,7 @@ import logging
 import resource
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -71,6 +71,7 @@ class Conn:
     active: int = 0
     closed_by_us: bool = False
     gone: bool = False  # the connection is closed: work still queued for it is skipped
+    lost: asyncio.Event = field(default_factory=asyncio.Event)  # set with ``gone``, for awaiting it
 
 
 class Guard:
@@ -102,6 +103,7 @@ class Guard:
         if conn is None:
             return
         conn.gone = True
+        conn.lost.set()
         self._closed_since_release += 1
         if not conn.closed_by_us and (exc is not None or conn.active):
             self.events.http_client_error(ClientError.DISCONNECTED)

@@ -77,24 +77,23 @@ class LiveView:
             if picture is None:
                 return Reply(503, "text/plain", b"no picture yet\n")
             return Reply(200, "image/jpeg", picture.jpeg)
-        with self._lock:
+        with self._lock:  # the slot is taken here and given back when the reply ends, however it ends
             if self.viewers >= self.max_viewers:
                 return Reply(503, "text/plain", b"too many viewers ([preview] max_viewers)\n")
-        return Streamed(MJPEG, self._mjpeg(hub, name))
+            self.viewers += 1
+        return Streamed(MJPEG, self._mjpeg(hub, name), done=self._viewer_left)
+
+    def _viewer_left(self) -> None:
+        with self._lock:
+            self.viewers -= 1
 
     async def _mjpeg(self, hub: PreviewHub, name: str) -> AsyncIterator[bytes]:
         loop = asyncio.get_running_loop()
-        with self._lock:
-            self.viewers += 1  # counted once the reply runs, given back however it ends
-        try:
-            version = -1
-            while hub.state(name) is not None:  # the stream was removed: the viewer's reply ends
-                picture = await loop.run_in_executor(None, hub.picture, name)
-                if picture is not None and picture.version != version:
-                    version = picture.version
-                    head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(picture.jpeg)}\r\n\r\n"
-                    yield head.encode() + picture.jpeg + b"\r\n"
-                await asyncio.sleep(1.0 / hub.settings.fps / 2)
-        finally:
-            with self._lock:
-                self.viewers -= 1
+        version = -1
+        while hub.state(name) is not None:  # the stream was removed: the viewer's reply ends
+            picture = await loop.run_in_executor(None, hub.picture, name)
+            if picture is not None and picture.version != version:
+                version = picture.version
+                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(picture.jpeg)}\r\n\r\n"
+                yield head.encode() + picture.jpeg + b"\r\n"
+            await asyncio.sleep(1.0 / hub.settings.fps / 2)

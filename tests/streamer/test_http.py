@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from streamer.http import ClientError, HttpServer, Limits, Query, Reply
+from streamer.http import ClientError, HttpServer, Limits, Query, Reply, Streamed
 
 FAST = Limits(max_connections=8, header_timeout_s=0.6, idle_timeout_s=0.8, request_timeout_s=0.6)
 
@@ -253,5 +253,36 @@ def test_a_flood_of_requests_queues_bounded_work_and_skips_clients_gone(events: 
         busy = sum(r.startswith(b"HTTP/1.1 503") for r in replies)
         assert busy >= 12 - 4 - 1, replies
         assert events.errors[ClientError.REFUSED] - refused_flood == busy
+    finally:
+        server.stop()
+
+
+def test_a_viewer_that_leaves_while_its_next_chunk_is_awaited_is_released_at_once(events: Events) -> None:
+    """A producer may wait long for its next chunk (a stream's next picture): a client that leaves
+    meanwhile ends the reply at once, running the producer's clean-up and the reply's ``done``."""
+    released = threading.Event()
+    cleaned = threading.Event()
+
+    async def waits_forever() -> AsyncIterator[bytes]:
+        try:
+            yield b"--frame\r\nfirst\r\n"
+            await asyncio.Event().wait()  # the next picture never comes
+            yield b"never"
+        finally:
+            cleaned.set()
+
+    server = HttpServer("127.0.0.1", 0, events, FAST)
+    server.add_prefix("/s/", lambda _rest, _q: Streamed("text/plain", waits_forever(), done=released.set))
+    server.start()
+    try:
+        sock = raw(server)
+        sock.sendall(b"GET /s/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        got = b""
+        while b"first" not in got:
+            got += sock.recv(4096)
+        assert got.startswith(b"HTTP/1.1 200") and not released.is_set()
+        sock.close()
+        assert released.wait(0.5), "the reply ended when its client left, not at the producer's next chunk"
+        assert cleaned.is_set()
     finally:
         server.stop()
