@@ -1,7 +1,8 @@
 """``streamer-export``: train, export, verify and evaluate the reference models (``all`` runs the four).
 
 The detector has its own ``train-detector`` and ``export-detector`` (``detector`` runs both, then verify
-and evaluate); ``verify`` and ``evaluate`` cover every model present in the directory.
+and evaluate), the per-object motion GRU its ``object-gru``; ``verify`` and ``evaluate`` cover every
+model present in the directory.
 
 Exit codes: 0 ok, 2 bad usage or data (one line, no traceback), 1 failure (e.g. parity above tolerance).
 """
@@ -94,6 +95,14 @@ def _detector_parsers(
     _detector_train_args(p)
     p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="write the int8 variant")
     p.add_argument("--json", action="store_true", help="print the evaluate figures as JSON")
+    p = sub.add_parser(
+        "object-gru", parents=[common], help="train the per-object motion GRU on the frame CNN's object views"
+    )
+    p.add_argument("--seed", type=int, default=0, help="generator and training seed (default 0)")
+    p.add_argument("--quick", action="store_true", help="shortened training for smoke tests (seconds)")
+    p.add_argument("--steps", type=int, help="optimiser steps (default 3000)")
+    p.add_argument("--force", action="store_true", help="overwrite existing files")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON")
     p = sub.add_parser("objects-demo", parents=[common], help="(re)write only objects.mp4 and objects.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true")
@@ -225,6 +234,30 @@ def _detector(args: argparse.Namespace) -> int:
     return _evaluate(argparse.Namespace(models=args.models, json=args.json, data=None, write_manifest=True))
 
 
+def _object_gru(args: argparse.Namespace) -> int:
+    """Train and export ``object_gru.onnx``, then score it (with the detector and tracker, when
+    the directory has a detector) and add its figures to the manifest."""
+    from export.demo_objects_eval import demo_object_figures
+    from export.manifest import read_manifest
+    from export.object_gru import OBJECT_GRU_CHECKPOINT, OBJECT_GRU_ONNX, ObjectGruConfig, run_object_gru
+    from export.object_sequence_eval import object_sequence_figures
+    from export.pipeline import record_figures, refuse_overwrite
+
+    cfg = ObjectGruConfig(seed=args.seed)
+    cfg = cfg.quick() if args.quick else cfg
+    if args.steps is not None:
+        if args.steps <= 0:
+            raise DataError("--steps must be positive")
+        cfg = replace(cfg, gru=replace(cfg.gru, gru_steps=args.steps))
+    refuse_overwrite(args.models, [OBJECT_GRU_CHECKPOINT, OBJECT_GRU_ONNX], args.force)
+    figures = run_object_gru(args.models, cfg)
+    figures.update(object_sequence_figures(args.models))
+    figures.update(demo_object_figures(args.models))
+    print(json.dumps(figures) if args.json else "\n".join(f"{k:<40} {v}" for k, v in figures.items()))
+    record_figures(args.models, {**read_manifest(args.models).get("evaluation", {}), **figures})
+    return 0
+
+
 def _objects_demo(args: argparse.Namespace) -> int:
     from export.detector_pipeline import run_objects_demo
 
@@ -243,6 +276,7 @@ COMMANDS = {
     "train-detector": _train_detector,
     "export-detector": _export_detector,
     "detector": _detector,
+    "object-gru": _object_gru,
     "objects-demo": _objects_demo,
 }
 

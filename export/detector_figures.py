@@ -11,14 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from export.bench import ms_per_frame
 from export.datasets import SPLIT_OBJECTS_HELDOUT
 from export.detection_eval import EVAL_PARAMS, RunFn, coco_map, detect
 from export.detector_onnx import DETECTOR_INT8, DETECTOR_ONNX
-from export.objects_demo import OBJECTS_CLIP, OBJECTS_LABELS, read_objects_truth
+from export.objects_demo import OBJECTS_CLIP, OBJECTS_LABELS, decode_frames, read_objects_truth
 from export.onnx_io import read_spec
 from export.ort_run import session
 from export.scenes_objects import MAX_OBJECTS, ObjectScene, ObjectTruth
@@ -79,14 +78,7 @@ def _demo_figures(model_dir: Path, run: RunFn, spec: ModelSpec) -> dict[str, flo
     if not (clip.is_file() and labels.is_file()) or spec.input is None:
         return {}
     truths = read_objects_truth(labels)
-    cap = cv2.VideoCapture(str(clip))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
+    frames = decode_frames(clip)
     if len(frames) != len(truths):
         raise ValueError(f"{clip}: {len(frames)} frames decoded, {labels} describes {len(truths)}")
     dets = detect(run, frames, spec.input, spec.labels)

@@ -1,7 +1,7 @@
 """Held-out figures of the exported models, run through ONNX Runtime the way the daemon runs them.
 
 The detector's figures come from :mod:`export.detector_figures`, its tracking figures from
-:mod:`export.tracking_eval`.
+:mod:`export.tracking_eval`, the per-object motion accuracy from :mod:`export.object_sequence_eval`.
 
 Frames are preprocessed like the daemon's, the CNN runs in ONNX Runtime and its embeddings feed
 the GRU one step per frame with the state carried between steps. fp32 and int8 are measured in the
@@ -23,9 +23,11 @@ import onnxruntime as ort
 from export.bench import ms_per_frame, ms_per_step
 from export.checkpoint import FRAME_CHECKPOINT, load_pair
 from export.datasets import VideoSet, normalise, to_model_input
+from export.demo_objects_eval import demo_object_figures
 from export.detector_figures import detector_figures
 from export.detector_onnx import DETECTOR_ONNX
 from export.metrics import accuracy, keep_mask, rollout, sequence_accuracy
+from export.object_sequence_eval import object_sequence_figures
 from export.onnx_io import FRAME_INT8, FRAME_ONNX, SEQUENCE_INT8, SEQUENCE_ONNX, read_spec
 from export.ort_run import run_frames, session, step_fn
 from export.sources import HeldOut, heldout_sets
@@ -106,6 +108,8 @@ def evaluate(model_dir: Path, data: Path | None = None) -> dict[str, Any]:
     if has_detector:
         figures.update(detector_figures(model_dir))
         figures.update(detector_tracking_figures(model_dir))
+        figures.update(object_sequence_figures(model_dir))
+        figures.update(demo_object_figures(model_dir))
     return figures
 
 

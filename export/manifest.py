@@ -28,6 +28,8 @@ TRACKED: dict[str, str] = {
     "detector.pt": "checkpoint",
     "objects.mp4": "demo",
     "objects.json": "demo",
+    "object_gru.onnx": "model",
+    "object_gru.pt": "checkpoint",
 }
 
 

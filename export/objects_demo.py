@@ -13,6 +13,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
+
 from export.datasets import SPLIT_OBJECTS_DEMO
 from export.errors import ExportError
 from export.object_data import MIN_VISIBILITY
@@ -85,6 +88,20 @@ def write_objects_demo(out_dir: Path, seed: int) -> tuple[Path, Path]:
     labels_path.write_text(text)
     json.loads(text)  # the hand-joined file must stay valid JSON
     return clip_path, labels_path
+
+
+def decode_frames(clip: Path) -> list[np.ndarray]:
+    """Every frame of ``clip`` as OpenCV decodes it (as the daemon reads a file), BGR."""
+    cap = cv2.VideoCapture(str(clip))
+    frames: list[np.ndarray] = []
+    try:
+        while True:
+            ok, frame = cap.read()
+            if not ok:
+                return frames
+            frames.append(frame)
+    finally:
+        cap.release()
 
 
 def read_objects_truth(labels_path: Path) -> tuple[tuple[ObjectTruth, ...], ...]:

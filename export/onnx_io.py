@@ -17,6 +17,7 @@ from export import __version__
 from export.checkpoint import TrainedPair
 from export.datasets import MEAN, STD
 from export.errors import ExportError
+from export.nets import SequenceGRU
 from streamer.modelspec import InputSpec, ModelSpec, StateSpec
 
 OPSET = 17
@@ -55,10 +56,15 @@ def frame_spec(pair: TrainedPair) -> ModelSpec:
 
 def sequence_spec(pair: TrainedPair) -> ModelSpec:
     """What the daemon needs to step SequenceGRU and own its state."""
-    cfg = pair.sequence.cfg
+    return gru_spec(pair.sequence, pair.motion_classes)
+
+
+def gru_spec(net: SequenceGRU, labels: tuple[str, ...]) -> ModelSpec:
+    """The spec of a one-step SequenceGRU with output ``labels``."""
+    cfg = net.cfg
     return ModelSpec(
         kind="sequence",
-        labels=pair.motion_classes,
+        labels=labels,
         outputs={"logits": "logits"},
         features_input="features",
         feature_size=cfg.feature_size,
@@ -149,14 +155,19 @@ def export_pair(pair: TrainedPair, out_dir: Path) -> list[Path]:
         {"image": {0: "N"}, "logits": {0: "N"}, "embedding": {0: "N"}},
     )
     finish(frame, frame_spec(pair), frame_path)
-    scfg = pair.sequence.cfg
-    seq_path = out_dir / SEQUENCE_ONNX
+    seq_path = export_gru(pair.sequence, pair.motion_classes, out_dir / SEQUENCE_ONNX)
+    return [frame_path, seq_path]
+
+
+def export_gru(net: SequenceGRU, labels: tuple[str, ...], path: Path) -> Path:
+    """Write the one-step ``net`` as a self-describing ONNX file at ``path``."""
+    cfg = net.cfg
     seq = _to_onnx(
-        pair.sequence.eval(),
-        (torch.zeros(1, scfg.feature_size), torch.zeros(scfg.num_layers, 1, scfg.hidden_size)),
-        seq_path,
+        net.eval(),
+        (torch.zeros(1, cfg.feature_size), torch.zeros(cfg.num_layers, 1, cfg.hidden_size)),
+        path,
         (["features", "h_in"], ["logits", "h_out"]),
         {"features": {0: "N"}, "h_in": {1: "N"}, "logits": {0: "N"}, "h_out": {1: "N"}},
     )
-    finish(seq, sequence_spec(pair), seq_path)
-    return [frame_path, seq_path]
+    finish(seq, gru_spec(net, labels), path)
+    return path

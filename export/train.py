@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -102,7 +103,26 @@ def embed(net: FrameCNN, images: np.ndarray, batch: int = 512) -> tuple[np.ndarr
     return np.concatenate(logits), np.concatenate(embs)
 
 
-def _window(data: VideoSet, rng: np.random.Generator, length: int, skip_prob: float) -> tuple[np.ndarray, np.ndarray]:
+class MotionSequences(Protocol):
+    """What the GRU trainer reads of a set of sequences: steps laid end to end, with their labels.
+
+    :class:`~export.datasets.VideoSet` (frames of generated streams) and
+    :class:`~export.object_views.ObjectSequences` (object views) both are.
+    """
+
+    @property
+    def motion_labels(self) -> np.ndarray: ...  # [F] int64
+    @property
+    def segment_starts(self) -> np.ndarray: ...  # [F] bool
+    @property
+    def offsets(self) -> np.ndarray: ...  # [S + 1] int64
+    @property
+    def motion_classes(self) -> tuple[str, ...]: ...
+
+
+def _window(
+    data: MotionSequences, rng: np.random.Generator, length: int, skip_prob: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Frame indices of one training window and each step's count since its segment began.
 
     A window follows one clip with random skipped frames (the daemon drops frames under load);
@@ -129,11 +149,13 @@ def _window(data: VideoSet, rng: np.random.Generator, length: int, skip_prob: fl
 
 
 def _mirror_maps(classes: tuple[str, ...]) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """Label permutations for a horizontal and a vertical mirror, for the generator's motions only."""
-    if classes != MOTIONS:
-        return None
+    """Label permutations for a horizontal and a vertical mirror, for the generator's motions only
+    (all of them, or a set holding each mirrored pair whole, such as the object motions)."""
     swap_h = {"left": "right", "right": "left"}
     swap_v = {"up": "down", "down": "up"}
+    mirrored = {m for pair in (swap_h, swap_v) for m in pair}
+    if not set(classes) <= set(MOTIONS) or not mirrored <= set(classes):
+        return None
     h = torch.tensor([classes.index(swap_h.get(c, c)) for c in classes])
     v = torch.tensor([classes.index(swap_v.get(c, c)) for c in classes])
     return h, v
@@ -167,7 +189,7 @@ def _augment_windows(
     return x, y
 
 
-def train_sequence_gru(embeddings: np.ndarray, data: VideoSet, cfg: TrainConfig) -> SequenceGRU:
+def train_sequence_gru(embeddings: np.ndarray, data: MotionSequences, cfg: TrainConfig) -> SequenceGRU:
     """Train on windows of embeddings that cross segment changes; early steps of a segment weigh less."""
     net = SequenceGRU(
         SequenceNetConfig(

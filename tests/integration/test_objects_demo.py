@@ -1,5 +1,6 @@
-"""The bundled objects demo: the daemon runs the shape detector on objects.mp4 and its published boxes
-score what ``streamer-export evaluate`` recorded for them (pycocotools against objects.json)."""
+"""The bundled objects demo: the daemon runs the shape detector, the tracker and the per-object motion
+model on objects.mp4, and its published boxes, track ids and motions score what ``streamer-export
+evaluate`` recorded for them (pycocotools and py-motmetrics against objects.json)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,12 @@ import pytest
 import zmq
 
 from export.detection_eval import coco_map
+from export.object_sequence_eval import motion_accuracy
 from export.objects_demo import read_objects_truth
+from export.tracking_eval import accumulate, mot_figures
 from streamer.codec import schema
-from streamer.records import Detection
+from streamer.config import ModelConfig
+from streamer.records import Detection, SequenceOutput
 from tests.support.procs import free_port
 from tests.systemd.daemon import toml_dumps
 
@@ -58,11 +62,8 @@ def test_example_config_checks_clean() -> None:
     assert "detector" in out.stdout and out.stdout.strip().endswith("ok")
 
 
-def test_published_detections_score_the_evaluated_map(tmp_path: Path) -> None:
-    """Every frame offline, at evaluate's score floor: the daemon's boxes give evaluate's demo mAP."""
-    cfg, endpoint, config = _config(tmp_path, confidence=0.001, max_detections=100)
-    truth = read_objects_truth(REPO / "models" / "objects.json")
-    recorded = json.loads((REPO / "models" / "manifest.json").read_text())["evaluation"]
+def _published(cfg: Path, endpoint: str, frames: int) -> list[dict[str, Any]]:
+    """Run the daemon on ``cfg`` until it has published ``frames`` results of the objects stream."""
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.SUBSCRIBE, b"objects")
@@ -72,7 +73,7 @@ def test_published_detections_score_the_evaluated_map(tmp_path: Path) -> None:
     msgs: list[dict[str, Any]] = []
     try:
         deadline = time.monotonic() + 120
-        while len(msgs) < len(truth) and time.monotonic() < deadline:
+        while len(msgs) < frames and time.monotonic() < deadline:
             if sub.poll(200):
                 topic, payload = sub.recv_multipart()
                 if topic == b"objects":
@@ -83,18 +84,55 @@ def test_published_detections_score_the_evaluated_map(tmp_path: Path) -> None:
         sub.close(0)
         ctx.term()
     assert proc.returncode == 0, err.decode()[-2000:]
-    assert [m["seq"] for m in msgs] == list(range(len(truth)))
+    assert [m["seq"] for m in msgs] == list(range(frames))
     result_schema = schema("result")
-    model = next(iter(config["models"]))
-    detections = []
     for m in msgs:
         jsonschema.validate(m, result_schema)
+    return msgs
+
+
+def _detections(msgs: list[dict[str, Any]], model: str) -> list[tuple[Detection, ...]]:
+    """The detector's published detections per frame, with their track ids and motions."""
+    out = []
+    for m in msgs:
         body = m["models"][model]
         assert body["kind"] == "detector"
-        detections.append(tuple(Detection(d["label"], d["score"], tuple(d["box"])) for d in body["detections"]))
+        out.append(tuple(_detection(d) for d in body["detections"]))
+    return out
+
+
+def _detection(d: dict[str, Any]) -> Detection:
+    seq = d.get("sequence")
+    motion = None if seq is None else SequenceOutput(seq["model"], seq["label"], seq["score"], seq["steps"])
+    return Detection(d["label"], d["score"], tuple(d["box"]), d.get("track_id"), motion)
+
+
+def test_published_detections_score_the_evaluated_map(tmp_path: Path) -> None:
+    """Every frame offline, at evaluate's score floor: the daemon's boxes give evaluate's demo mAP."""
+    cfg, endpoint, config = _config(tmp_path, confidence=0.001, max_detections=100)
+    truth = read_objects_truth(REPO / "models" / "objects.json")
+    recorded = json.loads((REPO / "models" / "manifest.json").read_text())["evaluation"]
+    detections = _detections(_published(cfg, endpoint, len(truth)), next(iter(config["models"])))
     got = coco_map(truth, detections, ["circle", "square", "triangle", "star"], (320, 240))
     assert abs(got.map50 - recorded["demo_detection_map50"]) <= 0.02, got
     assert abs(got.map50_95 - recorded["demo_detection_map50_95"]) <= 0.02, got
+
+
+def test_published_tracks_and_motions_score_the_evaluated_figures(tmp_path: Path) -> None:
+    """Every frame offline, at the daemon's default score floor as evaluate uses: the published
+    track ids give evaluate's demo MOTA and IDF1 (py-motmetrics against objects.json), and the
+    per-object motions its demo motion accuracy."""
+    defaults = ModelConfig(path="x.onnx")
+    cfg, endpoint, config = _config(tmp_path, confidence=defaults.confidence, max_detections=defaults.max_detections)
+    truth = read_objects_truth(REPO / "models" / "objects.json")
+    recorded = json.loads((REPO / "models" / "manifest.json").read_text())["evaluation"]
+    tracked = _detections(_published(cfg, endpoint, len(truth)), next(iter(config["models"])))
+    mot = mot_figures(accumulate([(truth, tracked)]))
+    assert abs(mot.mota - recorded["demo_tracking_mota"]) <= 0.02, mot
+    assert abs(mot.idf1 - recorded["demo_tracking_idf1"]) <= 0.02, mot
+    motion = motion_accuracy([(truth, tracked)])
+    assert motion.scored > 500, motion
+    assert abs(motion.accuracy - recorded["demo_object_sequence_accuracy"]) <= 2.0, motion
 
 
 def test_run_print_shows_detections(tmp_path: Path) -> None:
