@@ -103,6 +103,9 @@ def _detector_parsers(
     p.add_argument("--steps", type=int, help="optimiser steps (default 3000)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
+    sub.add_parser(
+        "tune-tracking", parents=[common], help="score [tracking] tables for the detector on validation clips"
+    )
     p = sub.add_parser("objects-demo", parents=[common], help="(re)write only objects.mp4 and objects.json")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true")
@@ -258,6 +261,16 @@ def _object_gru(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tune_tracking(args: argparse.Namespace) -> int:
+    from export.detector_onnx import DETECTOR_ONNX
+    from export.tracking_tune import format_candidates, tune_tracking
+
+    if not (args.models / DETECTOR_ONNX).is_file():
+        raise DataError(f"{args.models / DETECTOR_ONNX}: missing")
+    print(format_candidates(tune_tracking(args.models)))
+    return 0
+
+
 def _objects_demo(args: argparse.Namespace) -> int:
     from export.detector_pipeline import run_objects_demo
 
@@ -277,6 +290,7 @@ COMMANDS = {
     "export-detector": _export_detector,
     "detector": _detector,
     "object-gru": _object_gru,
+    "tune-tracking": _tune_tracking,
     "objects-demo": _objects_demo,
 }
 

@@ -17,7 +17,7 @@ from export.detector_onnx import DETECTOR_ONNX
 from export.object_sequence_eval import ObjectLabeller, motion_accuracy, motion_model
 from export.objects_demo import OBJECTS_CLIP, OBJECTS_LABELS, decode_frames, read_objects_truth
 from export.onnx_io import FRAME_ONNX, read_spec
-from export.tracking_eval import ClipDetections, accumulate, daemon_params, daemon_tracker, mot_figures, track
+from export.tracking_eval import ClipDetections, accumulate, daemon_params, mot_figures, new_tracker, track
 
 STREAM = "objects"
 
@@ -34,7 +34,7 @@ def demo_object_figures(model_dir: Path) -> dict[str, float]:
         raise ValueError(f"{clip}: {len(frames)} frames decoded, {labels} describes {len(truths)}")
     dets = detect(onnx_runner(detector), frames, spec.input, spec.labels, params=daemon_params())
     height, width = frames[0].shape[:2]
-    tracked = track(ClipDetections(tuple(dets), truths, (width, height)), daemon_tracker(), STREAM)
+    tracked = track(ClipDetections(tuple(dets), truths, (width, height)), new_tracker(), STREAM)
     mot = mot_figures(accumulate([(truths, tracked)]))
     figures = {"demo_tracking_mota": round(mot.mota, 4), "demo_tracking_idf1": round(mot.idf1, 4)}
     gru, cnn = motion_model(model_dir), model_dir / FRAME_ONNX

@@ -29,7 +29,7 @@ from export.detector_onnx import DETECTOR_ONNX
 from export.object_gru import OBJECT_GRU_ONNX
 from export.onnx_io import FRAME_ONNX, SEQUENCE_ONNX, read_spec
 from export.scenes_objects import ObjectTruth
-from export.tracking_eval import CLIP_IDS, MODEL, ClipDetections, accumulate, daemon_params, daemon_tracker, track
+from export.tracking_eval import CLIP_IDS, MODEL, ClipDetections, accumulate, daemon_params, new_tracker, track
 from export.train_detector import DETECTOR_CHECKPOINT, DetectorTrainConfig, load_detector
 from streamer.config import ModelConfig
 from streamer.modelset import ImageModel, SequenceModel
@@ -130,7 +130,7 @@ def heldout_motion(
         dets = detect(run, images, spec.input, spec.labels, params=daemon_params())
         clip = ClipDetections(tuple(dets), tuple(f.objects for f in frames), (scene.width, scene.height))
         stream = f"heldout{i}"
-        tracked = track(clip, daemon_tracker(), stream)
+        tracked = track(clip, new_tracker(), stream)
         scored.append((clip.truths, labeller.label_clip(stream, images, tracked)))
     return motion_accuracy(scored)
 

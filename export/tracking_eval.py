@@ -2,8 +2,10 @@
 
 Each held-out clip goes frame by frame through the detector (ONNX Runtime, the daemon's
 preprocess and decode with the daemon's default confidence, NMS IoU and cap), then through
-:class:`streamer.tracks.TrackStage` with the default ``[tracking]`` table, fed real frame times at
-the clip rate, one stream per clip. Only confirmed tracks (``track_id`` set) are hypotheses.
+:class:`streamer.tracks.TrackStage` with the reference detector's ``[tracking]`` table
+(``REFERENCE_TRACKING``, as in ``examples/objects.toml``; the daemon's defaults are scored too),
+fed real frame times at the clip rate, one stream per clip. Only confirmed tracks (``track_id``
+set) are hypotheses.
 
 Matching is motmetrics' own: distance ``1 - IoU`` between ground-truth and hypothesis boxes,
 pairs at IoU below 0.5 never match. Objects under ``MIN_VISIBILITY`` seen are *don't care*, as
@@ -29,7 +31,7 @@ from export.detector_onnx import DETECTOR_ONNX
 from export.object_data import MIN_VISIBILITY
 from export.objects_demo import FPS
 from export.onnx_io import read_spec
-from export.scenes_objects import ObjectTruth
+from export.scenes_objects import ObjectScene, ObjectTruth
 from export.train_detector import DETECTOR_CHECKPOINT, DetectorTrainConfig, load_detector
 from streamer.config import ModelConfig, TrackingConfig
 from streamer.modelspec import ModelSpec
@@ -42,6 +44,12 @@ CLIP_IDS = 1_000_000  # id offset per clip: far above the ids of one clip
 MODEL = "detector"  # the detector's name in the evaluation's one-model pipeline
 
 TrackFn = Callable[[FrameInfo, Sequence[ModelOutput]], Tracked]
+
+# The [tracking] table the reference detector is scored and demonstrated with (examples/objects.toml),
+# chosen by ``streamer-export tune-tracking`` on validation clips that no figure uses. Its scores
+# estimate the box's IoU and it seldom fires on a single frame, so a track may start at 0.5 and take
+# its id on its first frame. The daemon's defaults follow ByteTrack's, for detectors in general.
+REFERENCE_TRACKING = TrackingConfig(new_track_score=0.5, confirm_hits=1)
 
 
 @dataclass(frozen=True)
@@ -72,20 +80,25 @@ def daemon_params() -> DetectorParams:
     return DetectorParams(cfg.confidence, cfg.iou, cfg.max_detections)
 
 
-def daemon_tracker() -> TrackFn:
-    """A fresh tracking stage with the daemon's default ``[tracking]`` table."""
-    return TrackStage([MODEL], track_params(TrackingConfig()))
+def new_tracker(tracking: TrackingConfig = REFERENCE_TRACKING) -> TrackFn:
+    """A fresh tracking stage with the ``tracking`` table (the reference detector's by default)."""
+    return TrackStage([MODEL], track_params(tracking))
 
 
 def heldout_detections(
-    run: RunFn, spec: ModelSpec, cfg: DetectorTrainConfig, clips: Iterable[int] | None = None
+    run: RunFn,
+    spec: ModelSpec,
+    cfg: DetectorTrainConfig,
+    clips: Iterable[int] | None = None,
+    scene_of: Callable[[DetectorTrainConfig, int], ObjectScene] = heldout_scene,
 ) -> list[ClipDetections]:
-    """Detections of every frame of the held-out ``clips`` (all of them when None)."""
+    """Detections of every frame of the held-out ``clips`` (all of them when None); ``scene_of``
+    renders clip ``i`` (another split's clips for tuning)."""
     if spec.input is None:
         raise ValueError("detector without an input spec")
     out: list[ClipDetections] = []
     for i in range(cfg.heldout_clips) if clips is None else clips:
-        scene = heldout_scene(cfg, i)
+        scene = scene_of(cfg, i)
         frames = list(scene.frames())
         dets = detect(run, (f.image for f in frames), spec.input, spec.labels, params=daemon_params())
         out.append(ClipDetections(tuple(dets), tuple(f.objects for f in frames), (scene.width, scene.height)))
@@ -173,7 +186,7 @@ def mot_figures(acc: mm.MOTAccumulator) -> MotFigures:
     )
 
 
-def evaluate_tracking(clips: Sequence[ClipDetections], new_stage: Callable[[], TrackFn] = daemon_tracker) -> MotFigures:
+def evaluate_tracking(clips: Sequence[ClipDetections], new_stage: Callable[[], TrackFn] = new_tracker) -> MotFigures:
     """Track every clip with a fresh stage from ``new_stage`` (one stream each) and score the confirmed tracks."""
     tracked = [(clip.truths, track(clip, new_stage(), f"heldout{i}")) for i, clip in enumerate(clips)]
     return mot_figures(accumulate(tracked))
@@ -181,12 +194,17 @@ def evaluate_tracking(clips: Sequence[ClipDetections], new_stage: Callable[[], T
 
 def tracking_figures(run: RunFn, spec: ModelSpec, cfg: DetectorTrainConfig) -> dict[str, object]:
     """``tracking_mota``, ``tracking_idf1`` and how they were made, for ``streamer-export evaluate``."""
-    m = evaluate_tracking(heldout_detections(run, spec, cfg))
+    clips = heldout_detections(run, spec, cfg)
+    m = evaluate_tracking(clips)
+    defaults = evaluate_tracking(clips, lambda: new_tracker(TrackingConfig()))
     params = daemon_params()
     return {
         "tracking_mota": round(m.mota, 4),
         "tracking_idf1": round(m.idf1, 4),
+        "tracking_mota_daemon_defaults": round(defaults.mota, 4),
+        "tracking_idf1_daemon_defaults": round(defaults.idf1, 4),
         "tracking_heldout": {
+            "tracking": REFERENCE_TRACKING.model_dump(exclude_defaults=True),
             "clips": cfg.heldout_clips,
             "frames": m.frames,
             "objects": m.objects,

@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from export.detector_figures import onnx_runner
+from export.detector_figures import heldout_scene, onnx_runner
 from export.onnx_io import read_spec
 from export.scenes_objects import ObjectTruth
 from export.tracking_eval import (
+    REFERENCE_TRACKING,
     ClipDetections,
     MotFigures,
     accumulate,
-    daemon_tracker,
     evaluate_tracking,
     heldout_detections,
     mot_figures,
+    new_tracker,
 )
+from export.tracking_tune import candidates, validation_scene
 from export.train_detector import DetectorTrainConfig
+from streamer.config import TrackingConfig
 from streamer.records import Detection, FrameInfo, ModelOutput
 from streamer.tracks import Tracked
 
@@ -31,7 +35,7 @@ class NewIdsEveryFrame:
     """The daemon's tracker with every confirmed id replaced by a fresh one each frame: boxes kept, identity lost."""
 
     def __init__(self) -> None:
-        self.inner = daemon_tracker()
+        self.inner = new_tracker()
 
     def __call__(self, info: FrameInfo, outputs: Sequence[ModelOutput]) -> Tracked:
         tracked = self.inner(info, outputs)
@@ -52,7 +56,7 @@ def clips() -> list[ClipDetections]:
     return heldout_detections(onnx_runner(DETECTOR), read_spec(DETECTOR), cfg, clips=[4, 7])
 
 
-def test_daemon_tracker_scores_in_range_and_a_broken_one_much_lower(clips: list[ClipDetections]) -> None:
+def test_new_tracker_scores_in_range_and_a_broken_one_much_lower(clips: list[ClipDetections]) -> None:
     good = evaluate_tracking(clips)
     broken = evaluate_tracking(clips, NewIdsEveryFrame)
     assert good.frames == 80 and good.objects > 200
@@ -97,3 +101,15 @@ def test_dont_care_objects_cost_nothing_and_unconfirmed_detections_are_no_hypoth
     # A false positive away from every object still counts.
     m = _score(truths[:1], [(_det(1, A), _det(3, (200.0, 10.0, 240.0, 50.0)))])
     assert m.false_positives == 1 and m.mota == pytest.approx(0.0)
+
+
+def test_the_demo_config_tracks_with_the_table_the_figures_are_scored_with() -> None:
+    example = tomllib.loads((Path(__file__).resolve().parents[2] / "examples" / "objects.toml").read_text())
+    assert TrackingConfig(**example["tracking"]) == REFERENCE_TRACKING
+
+
+def test_tuning_candidates_are_valid_tables_and_the_reference_is_one_of_them() -> None:
+    tables = candidates()
+    assert len(tables) == len(set(map(repr, tables))) == 12
+    assert REFERENCE_TRACKING in tables
+    assert validation_scene(DetectorTrainConfig(), 3).seed != heldout_scene(DetectorTrainConfig(), 3).seed

@@ -46,6 +46,7 @@ def _config(tmp_path: Path, **model_overrides: Any) -> tuple[Path, str, dict[str
         "publish": {"endpoint": endpoint},
         "metrics": {"listen": f"127.0.0.1:{free_port()}"},
         "models": models,
+        "tracking": example["tracking"],
         "streams": [{**stream, "realtime": False, "loop": False}],
     }
     path = tmp_path / "objects.toml"
@@ -119,9 +120,9 @@ def test_published_detections_score_the_evaluated_map(tmp_path: Path) -> None:
 
 
 def test_published_tracks_and_motions_score_the_evaluated_figures(tmp_path: Path) -> None:
-    """Every frame offline, at the daemon's default score floor as evaluate uses: the published
-    track ids give evaluate's demo MOTA and IDF1 (py-motmetrics against objects.json), and the
-    per-object motions its demo motion accuracy."""
+    """Every frame offline, at the daemon's default score floor and the example's [tracking] table as
+    evaluate uses them: the published track ids give evaluate's demo MOTA and IDF1 (py-motmetrics
+    against objects.json), and the per-object motions its demo motion accuracy."""
     defaults = ModelConfig(path="x.onnx")
     cfg, endpoint, config = _config(tmp_path, confidence=defaults.confidence, max_detections=defaults.max_detections)
     truth = read_objects_truth(REPO / "models" / "objects.json")
