@@ -174,12 +174,17 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _all(args: argparse.Namespace) -> int:
+    from export.object_gru import OBJECT_GRU_ONNX
     from export.pipeline import refuse_overwrite
 
     # Refuse before ten minutes of training, not after.
     refuse_overwrite(args.models, ["frame_cnn.pt", "frame_cnn.onnx", "sequence_gru.onnx"], args.force)
+    had_object_gru = (args.models / OBJECT_GRU_ONNX).is_file()
     _train(args)
     _export(args)
+    if had_object_gru:  # it learned on the old frame CNN's embeddings: it learns again on the new one's
+        again = {"seed": args.seed, "quick": args.quick, "steps": None, "force": True, "json": False}
+        _object_gru(argparse.Namespace(models=args.models, **again))
     _verify(argparse.Namespace(models=args.models, tolerance=1e-4))
     return _evaluate(argparse.Namespace(models=args.models, json=args.json, data=args.data, write_manifest=True))
 

@@ -63,12 +63,11 @@ def jitter_box(
 class ViewEmbedder:
     """The exported frame CNN (ONNX Runtime) on object views, prepared as the daemon prepares them."""
 
-    def __init__(self, cnn_path: Path, spec: InputSpec, batch: int = 256) -> None:
+    def __init__(self, cnn_path: Path, spec: InputSpec) -> None:
         self.sess: ort.InferenceSession = session(cnn_path)
         self.spec = spec
         self.preparer = FramePreparer({"frame": spec})
         self.view = ObjectView(spec)
-        self.batch = batch
 
     def embed(self, image: np.ndarray, boxes: list[tuple[float, float, float, float]], info: FrameInfo) -> np.ndarray:
         """``[len(boxes), E]`` embeddings of the views of ``boxes`` (camera pixels) in ``image``."""

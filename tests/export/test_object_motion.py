@@ -87,3 +87,32 @@ def test_refuses_a_model_dir_without_the_frame_cnn(tmp_path: Path) -> None:
 
     with pytest.raises(ExportError, match=r"frame_cnn\.onnx: missing"):
         run_object_gru(tmp_path, ObjectGruConfig().quick())
+
+
+def test_the_command_refuses_to_overwrite_then_trains_and_records_its_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from export.cli import main
+    from export.manifest import read_manifest
+
+    shutil.copy(MODELS / "frame_cnn.onnx", tmp_path)
+    (tmp_path / OBJECT_GRU_ONNX).write_bytes(b"an older one")
+    assert main(["object-gru", "--models", str(tmp_path), "--quick"]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert main(["object-gru", "--models", str(tmp_path), "--quick", "--force", "--json"]) == 0
+    assert read_spec(tmp_path / OBJECT_GRU_ONNX).labels == OBJECT_MOTIONS
+    evaluation = read_manifest(tmp_path)["evaluation"]
+    assert evaluation["object_gru_training"]["sequences"] > 0  # no detector here: no accuracy to score
+    assert "object_sequence_accuracy" not in evaluation
+
+
+def test_retraining_the_frame_cnn_retrains_the_object_gru_that_learned_on_it(tiny_models: Path, tmp_path: Path) -> None:
+    from export.cli import main
+    from export.manifest import sha256
+
+    for f in tiny_models.iterdir():
+        shutil.copy(f, tmp_path)
+    run_object_gru(tmp_path, ObjectGruConfig().quick())
+    before = sha256(tmp_path / OBJECT_GRU_ONNX)
+    assert main(["all", "--models", str(tmp_path), "--quick", "--force", "--no-int8"]) == 0
+    assert sha256(tmp_path / OBJECT_GRU_ONNX) != before

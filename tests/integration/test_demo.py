@@ -16,7 +16,7 @@ import pytest
 import zmq
 
 from streamer.codec import schema
-from tests.support.procs import free_port
+from tests.support.procs import free_port, run_printing
 from tests.systemd.daemon import toml_dumps
 
 pytestmark = pytest.mark.integration
@@ -103,20 +103,7 @@ def test_run_print_shows_results_from_the_first_frame(tmp_path: Path) -> None:
     }
     cfg = tmp_path / "config.toml"
     cfg.write_text(toml_dumps(config))
-    out = tmp_path / "stdout.txt"
-    with open(out, "wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamer", "run", "--config", str(cfg), "--print"],
-            stdout=sink, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while "demo #10 " not in out.read_text() and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.1)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    seqs = [int(line.split()[1][1:]) for line in out.read_text().splitlines() if line.startswith("demo #")]
+    printed = run_printing(cfg, "demo #10 ", tmp_path / "stdout.txt")
+    seqs = [int(line.split()[1][1:]) for line in printed if line.startswith("demo #")]
     # Subscribed before frame 0 went out; a realtime stream may skip a frame on a slow machine.
     assert seqs[:1] == [0] and seqs[:11] == sorted(set(seqs[:11])), seqs[:11]

@@ -24,7 +24,7 @@ from export.tracking_eval import accumulate, mot_figures
 from streamer.codec import schema
 from streamer.config import ModelConfig
 from streamer.records import Detection, SequenceOutput
-from tests.support.procs import free_port
+from tests.support.procs import free_port, run_printing
 from tests.systemd.daemon import toml_dumps
 
 pytestmark = pytest.mark.integration
@@ -139,21 +139,8 @@ def test_published_tracks_and_motions_score_the_evaluated_figures(tmp_path: Path
 def test_run_print_shows_detections(tmp_path: Path) -> None:
     """``streamer run --config examples/objects.toml --print`` (on private ports) prints each frame's objects."""
     cfg, _, _ = _config(tmp_path)
-    out = tmp_path / "stdout.txt"
-    with open(out, "wb") as sink:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamer", "run", "--config", str(cfg), "--print"],
-            stdout=sink, stderr=subprocess.PIPE,
-        )  # fmt: skip
-        try:
-            deadline = time.monotonic() + 60
-            while "objects #20 " not in out.read_text() and time.monotonic() < deadline and proc.poll() is None:
-                time.sleep(0.1)
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            _, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0, err.decode()[-2000:]
-    lines = [line for line in out.read_text().splitlines() if line.startswith("objects #")]
+    printed = run_printing(cfg, "objects #20 ", tmp_path / "stdout.txt")
+    lines = [line for line in printed if line.startswith("objects #")]
     # Each line lists the frame's objects: "objects=[#6 square zigzag, #7 star left, ...]".
     listed = [line.split("objects=[", 1)[1].split("]", 1)[0] for line in lines[:20]]
     objects = [[o for o in text.split(", ") if o] for text in listed]

@@ -15,6 +15,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -250,3 +251,22 @@ class DaemonProcess:
     ) -> None:
         if self._proc is not None:
             self.stop()
+
+
+def run_printing(config: Path, until: str, out: Path, timeout: float = 60.0) -> list[str]:
+    """``streamer run --config CONFIG --print`` until its output holds ``until`` (or it exits, or
+    ``timeout``); then SIGTERM, which must end it with exit 0. Returns the printed lines."""
+    with open(out, "wb") as sink:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamer", "run", "--config", str(config), "--print"],
+            stdout=sink, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + timeout
+            while until not in out.read_text() and time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.1)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err.decode()[-2000:]
+    return out.read_text().splitlines()
