@@ -46,10 +46,10 @@ MODEL = "detector"  # the detector's name in the evaluation's one-model pipeline
 TrackFn = Callable[[FrameInfo, Sequence[ModelOutput]], Tracked]
 
 # The [tracking] table the reference detector is scored and demonstrated with (examples/objects.toml),
-# chosen by ``streamer-export tune-tracking`` on validation clips that no figure uses. Its scores
-# estimate the box's IoU and it seldom fires on a single frame, so a track may start at 0.5 and take
-# its id on its first frame. The daemon's defaults follow ByteTrack's, for detectors in general.
-REFERENCE_TRACKING = TrackingConfig(new_track_score=0.5, confirm_hits=1)
+# chosen by ``streamer-export tune-tracking`` on validation clips that no figure uses: it seldom
+# fires on a single frame, so a track takes its id on its first frame. The daemon's defaults follow
+# ByteTrack's (an id on the second frame), for detectors in general.
+REFERENCE_TRACKING = TrackingConfig(confirm_hits=1)
 
 
 @dataclass(frozen=True)

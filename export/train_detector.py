@@ -42,7 +42,7 @@ class DetectorTrainConfig:
     frames_per_clip: int = 6
     clip_length: int = 150
     jpeg_prob: float = 0.3
-    steps: int = 3000
+    steps: int = 6500
     batch: int = 24
     lr: float = 2.5e-3
     # Held-out figures: whole clips, every frame (also what a tracker would be scored on).
