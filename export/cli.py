@@ -100,7 +100,7 @@ def _detector_parsers(
     )
     p.add_argument("--seed", type=int, default=0, help="generator and training seed (default 0)")
     p.add_argument("--quick", action="store_true", help="shortened training for smoke tests (seconds)")
-    p.add_argument("--steps", type=int, help="optimiser steps (default 6500)")
+    p.add_argument("--steps", type=int, help="optimiser steps (default 3000)")
     p.add_argument("--force", action="store_true", help="overwrite existing files")
     p.add_argument("--json", action="store_true", help="print the figures as JSON")
     sub.add_parser(
