@@ -70,8 +70,12 @@ class Conn:
     requests: int = 0
     active: int = 0
     closed_by_us: bool = False
-    gone: bool = False  # the connection is closed: work still queued for it is skipped
-    lost: asyncio.Event = field(default_factory=asyncio.Event)  # set with ``gone``, for awaiting it
+    lost: asyncio.Event = field(default_factory=asyncio.Event)  # set when the connection closes
+
+    @property
+    def gone(self) -> bool:
+        """The connection is closed: work still queued for it is skipped (read on any thread)."""
+        return self.lost.is_set()
 
 
 class Guard:
@@ -102,7 +106,6 @@ class Guard:
         conn = self.conns.pop(key, None)
         if conn is None:
             return
-        conn.gone = True
         conn.lost.set()
         self._closed_since_release += 1
         if not conn.closed_by_us and (exc is not None or conn.active):
