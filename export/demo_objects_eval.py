@@ -1,10 +1,10 @@
 """Tracking and per-object motion figures of the bundled objects demo, made as the daemon makes them.
 
 ``objects.mp4`` decoded by OpenCV (as the daemon reads a file), through the detector at the daemon's
-default decode thresholds, the default tracker on the clip's own timeline and the per-object motion
-model; scored against ``objects.json`` as the held-out clips are (:mod:`export.tracking_eval`,
-:mod:`export.object_sequence_eval`). The objects demo test holds the daemon's published tracks to
-these figures.
+default decode thresholds, the tracker with the reference detector's table on the clip's own
+timeline and the per-object motion model; scored against ``objects.json`` as the held-out clips
+are (:mod:`export.tracking_eval`, :mod:`export.object_sequence_eval`). The objects demo test holds
+the daemon's published tracks to these figures.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ from export.objects_demo import OBJECTS_CLIP, OBJECTS_LABELS, decode_frames, rea
 from export.onnx_io import read_spec
 from export.ort_run import session
 from export.scenes_objects import MAX_OBJECTS, ObjectScene, ObjectTruth
-from export.train_detector import DETECTOR_CHECKPOINT, DetectorTrainConfig, load_detector
+from export.train_detector import DetectorTrainConfig, detector_config
 from streamer.modelspec import ModelSpec
 
 HELDOUT_SEED_BASE = 1000  # held-out clip i is seed [seed, SPLIT_OBJECTS_HELDOUT, 1000 + i]
@@ -91,8 +91,7 @@ def detector_figures(model_dir: Path) -> dict[str, Any]:
     fp32 = model_dir / DETECTOR_ONNX
     if not fp32.is_file():
         return {}
-    has_ckpt = (model_dir / DETECTOR_CHECKPOINT).is_file()
-    cfg = load_detector(model_dir).config if has_ckpt else DetectorTrainConfig()
+    cfg = detector_config(model_dir)
     spec = read_spec(fp32)
     figures: dict[str, Any] = {}
     run = onnx_runner(fp32)

@@ -1,8 +1,9 @@
 """Per-object motion accuracy on the held-out clips, through the daemon's own stages end to end.
 
 Each held-out clip goes through the detector (ONNX Runtime, the daemon's preprocess and decode, as
-for the tracking figures), :class:`streamer.tracks.TrackStage` with the default ``[tracking]``
-table, then :class:`streamer.object_sequence.ObjectSequenceStep` with the bundled frame CNN and
+for the tracking figures), :class:`streamer.tracks.TrackStage` with the reference detector's
+``[tracking]`` table (``REFERENCE_TRACKING``), then
+:class:`streamer.object_sequence.ObjectSequenceStep` with the bundled frame CNN and the motion
 GRU: every confirmed track steps once per frame on the frame CNN's embedding of its view, its state
 born and kept with the track, as in the daemon.
 
@@ -23,14 +24,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from export.detection_eval import RunFn, detect
-from export.detector_figures import heldout_scene, onnx_runner
+from export.detection_eval import RunFn
+from export.detector_figures import onnx_runner
 from export.detector_onnx import DETECTOR_ONNX
 from export.object_gru import OBJECT_GRU_ONNX
 from export.onnx_io import FRAME_ONNX, SEQUENCE_ONNX, read_spec
 from export.scenes_objects import ObjectTruth
-from export.tracking_eval import CLIP_IDS, MODEL, ClipDetections, accumulate, daemon_params, new_tracker, track
-from export.train_detector import DETECTOR_CHECKPOINT, DetectorTrainConfig, load_detector
+from export.tracking_eval import CLIP_IDS, MODEL, accumulate, detected_clips, new_tracker, track
+from export.train_detector import DetectorTrainConfig, detector_config
 from streamer.config import ModelConfig
 from streamer.modelset import ImageModel, SequenceModel
 from streamer.object_sequence import ObjectSequenceStep
@@ -119,16 +120,9 @@ def heldout_motion(
     run: RunFn, cfg: DetectorTrainConfig, detector: Path, labeller: ObjectLabeller, clips: int | None = None
 ) -> MotionFigures:
     """Detect, track and label every frame of the held-out clips (the first ``clips`` when set), then score."""
-    spec = read_spec(detector)
-    if spec.input is None:
-        raise ValueError(f"{detector} has no image input")
     scored = []
-    for i in range(cfg.heldout_clips if clips is None else clips):
-        scene = heldout_scene(cfg, i)
-        frames = list(scene.frames())
-        images = [f.image for f in frames]
-        dets = detect(run, images, spec.input, spec.labels, params=daemon_params())
-        clip = ClipDetections(tuple(dets), tuple(f.objects for f in frames), (scene.width, scene.height))
+    which = range(cfg.heldout_clips if clips is None else clips)
+    for i, (clip, images) in zip(which, detected_clips(run, read_spec(detector), cfg, which), strict=True):
         stream = f"heldout{i}"
         tracked = track(clip, new_tracker(), stream)
         scored.append((clip.truths, labeller.label_clip(stream, images, tracked)))
@@ -147,8 +141,7 @@ def object_sequence_figures(model_dir: Path) -> dict[str, object]:
     detector, cnn, gru = model_dir / DETECTOR_ONNX, model_dir / FRAME_ONNX, motion_model(model_dir)
     if gru is None or not (detector.is_file() and cnn.is_file()):
         return {}
-    has_ckpt = (model_dir / DETECTOR_CHECKPOINT).is_file()
-    cfg = load_detector(model_dir).config if has_ckpt else DetectorTrainConfig()
+    cfg = detector_config(model_dir)
     m = heldout_motion(onnx_runner(detector), cfg, detector, ObjectLabeller(cnn, gru))
     return {
         "object_sequence_accuracy": round(m.accuracy, 2),

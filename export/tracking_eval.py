@@ -17,7 +17,7 @@ alarm). The clips are scored together: MOTA and IDF1 over all frames of all clip
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,7 @@ from export.object_data import MIN_VISIBILITY
 from export.objects_demo import FPS
 from export.onnx_io import read_spec
 from export.scenes_objects import ObjectScene, ObjectTruth
-from export.train_detector import DETECTOR_CHECKPOINT, DetectorTrainConfig, load_detector
+from export.train_detector import DetectorTrainConfig, detector_config
 from streamer.config import ModelConfig, TrackingConfig
 from streamer.modelspec import ModelSpec
 from streamer.postprocess import DetectorParams
@@ -85,6 +85,25 @@ def new_tracker(tracking: TrackingConfig = REFERENCE_TRACKING) -> TrackFn:
     return TrackStage([MODEL], track_params(tracking))
 
 
+def detected_clips(
+    run: RunFn,
+    spec: ModelSpec,
+    cfg: DetectorTrainConfig,
+    clips: Iterable[int] | None = None,
+    scene_of: Callable[[DetectorTrainConfig, int], ObjectScene] = heldout_scene,
+) -> Iterator[tuple[ClipDetections, list[np.ndarray]]]:
+    """Each held-out clip of ``clips`` (all of them when None) with its detections, and its
+    rendered frames, one clip at a time; ``scene_of`` renders clip ``i`` (another split's for tuning)."""
+    if spec.input is None:
+        raise ValueError("detector without an input spec")
+    for i in range(cfg.heldout_clips) if clips is None else clips:
+        scene = scene_of(cfg, i)
+        frames = list(scene.frames())
+        images = [f.image for f in frames]
+        dets = detect(run, images, spec.input, spec.labels, params=daemon_params())
+        yield ClipDetections(tuple(dets), tuple(f.objects for f in frames), (scene.width, scene.height)), images
+
+
 def heldout_detections(
     run: RunFn,
     spec: ModelSpec,
@@ -92,17 +111,8 @@ def heldout_detections(
     clips: Iterable[int] | None = None,
     scene_of: Callable[[DetectorTrainConfig, int], ObjectScene] = heldout_scene,
 ) -> list[ClipDetections]:
-    """Detections of every frame of the held-out ``clips`` (all of them when None); ``scene_of``
-    renders clip ``i`` (another split's clips for tuning)."""
-    if spec.input is None:
-        raise ValueError("detector without an input spec")
-    out: list[ClipDetections] = []
-    for i in range(cfg.heldout_clips) if clips is None else clips:
-        scene = scene_of(cfg, i)
-        frames = list(scene.frames())
-        dets = detect(run, (f.image for f in frames), spec.input, spec.labels, params=daemon_params())
-        out.append(ClipDetections(tuple(dets), tuple(f.objects for f in frames), (scene.width, scene.height)))
-    return out
+    """Detections of every frame of the held-out ``clips`` (all of them when None)."""
+    return [clip for clip, _ in detected_clips(run, spec, cfg, clips, scene_of)]
 
 
 def track(clip: ClipDetections, stage: TrackFn, stream: str, fps: float = FPS) -> list[tuple[Detection, ...]]:
@@ -225,6 +235,5 @@ def detector_tracking_figures(model_dir: Path) -> dict[str, object]:
     fp32 = model_dir / DETECTOR_ONNX
     if not fp32.is_file():
         return {}
-    has_ckpt = (model_dir / DETECTOR_CHECKPOINT).is_file()
-    cfg = load_detector(model_dir).config if has_ckpt else DetectorTrainConfig()
+    cfg = detector_config(model_dir)
     return tracking_figures(onnx_runner(fp32), read_spec(fp32), cfg)

@@ -21,7 +21,7 @@ from export.detector_onnx import DETECTOR_ONNX
 from export.onnx_io import read_spec
 from export.scenes_objects import MAX_OBJECTS, ObjectScene
 from export.tracking_eval import MotFigures, evaluate_tracking, heldout_detections, new_tracker
-from export.train_detector import DETECTOR_CHECKPOINT, DetectorTrainConfig, load_detector
+from export.train_detector import DetectorTrainConfig, detector_config
 from streamer.config import TrackingConfig
 
 HIGH_SCORES = (0.3, 0.4, 0.5)
@@ -51,8 +51,7 @@ def candidates() -> list[TrackingConfig]:
 def tune_tracking(model_dir: Path) -> list[Candidate]:
     """Every candidate scored on the validation clips, best first."""
     detector = model_dir / DETECTOR_ONNX
-    has_ckpt = (model_dir / DETECTOR_CHECKPOINT).is_file()
-    cfg = load_detector(model_dir).config if has_ckpt else DetectorTrainConfig()
+    cfg = detector_config(model_dir)
     clips = heldout_detections(onnx_runner(detector), read_spec(detector), cfg, scene_of=validation_scene)
     scored = [Candidate(t, evaluate_tracking(clips, partial(new_tracker, t))) for t in candidates()]
     return sorted(scored, key=lambda c: (c.figures.mota, c.figures.idf1), reverse=True)

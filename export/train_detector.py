@@ -176,6 +176,12 @@ def load_detector(model_dir: Path) -> TrainedDetector:
     return TrainedDetector(net.eval(), tuple(raw["labels"]), cfg, figures)
 
 
+def detector_config(model_dir: Path) -> DetectorTrainConfig:
+    """The settings ``model_dir``'s detector was trained with (from its checkpoint), else the defaults:
+    what its held-out figures are measured on."""
+    return load_detector(model_dir).config if (model_dir / DETECTOR_CHECKPOINT).is_file() else DetectorTrainConfig()
+
+
 def timed_training(cfg: DetectorTrainConfig) -> tuple[ShapeDetector, float]:
     """Render the training set and train; returns the net and the wall seconds both took."""
     t0 = time.monotonic()
