@@ -16,13 +16,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import numpy as np
-
 from streamer.capture_file import play_file
 from streamer.capture_policy import CorruptRun, Pacer, backoff_delay, lower_priority
 from streamer.config import CaptureConfig, StreamConfig
+from streamer.picture import Yuv420, picture_size
 from streamer.records import DropReason, Frame, FrameInfo, StreamState
-from streamer.sources import Capture, Source, SourceKind, open_capture, plays_offline
+from streamer.sources import Capture, Source, SourceKind, open_capture, plays_offline, retrieve
 
 logger = logging.getLogger(__name__)
 
@@ -259,18 +258,21 @@ class CaptureWorker(threading.Thread):
 
     def _deliver(self, cap: Capture, now: float) -> bool:
         """Decode the grabbed frame and hand it on; False (counted) if it did not decode."""
-        ok, image = cap.retrieve()
-        if not ok or image is None:
+        picture = retrieve(cap)
+        if picture is None:
             self._events.dropped(self.cfg.name, DropReason.ERROR)
             self._seq += 1
             return False
-        h, w = image.shape[:2]
+        w, h = picture_size(picture)
         t_media = None
         if self._media is not None:
             base, seq0, fps = self._media
             t_media = base + (self._seq - seq0) / fps
-        info = FrameInfo(self.cfg.name, self._seq, self.epoch, time.time(), now, int(w), int(h), t_media)
+        info = FrameInfo(self.cfg.name, self._seq, self.epoch, time.time(), now, w, h, t_media)
         self._seq += 1
         self.last_frame_mono = now
-        self._emit(Frame(info, image.astype(np.uint8, copy=False)))
+        if isinstance(picture, Yuv420):
+            self._emit(Frame(info, yuv=picture))
+        else:
+            self._emit(Frame(info, picture))
         return True

@@ -155,7 +155,7 @@ class _Stream:
         if index is None:
             return
         views = self._segment.views(index)
-        transforms = {name: pre(frame.image, views[name]) for name, pre in self._pre.items()}
+        transforms = {name: pre(frame.picture, views[name]) for name, pre in self._pre.items()}
         self._uplink.send(FrameReady(frame.info, self.generation, index, transforms))
 
     def release(self, index: int) -> None:

@@ -29,6 +29,7 @@ NETWORK_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://", "rtmp://", "udp
 PositiveFloat = Annotated[float, Field(gt=0)]
 # An hour bounds every wait: longer is a typo, and huge values overflow OpenCV's millisecond timeouts.
 Seconds = Annotated[float, Field(gt=0, le=3600)]
+Decoder = Literal["opencv", "pyav"]  # what decodes files and network sources ([capture] decoder)
 
 
 class _Strict(BaseModel):
@@ -116,10 +117,11 @@ class CaptureConfig(_Strict):
     workers: int | Literal["auto"] = Field(default="auto")
     # Decoder threads FFmpeg may use per stream; 0 = share the cores between the streams.
     decoder_threads: int = Field(default=0, ge=0, le=64)
-    # What decodes files and network sources: "opencv", or "pyav" (PyAV, installed with the
-    # `pyav` extra), which publishes each frame at its real size when a source changes resolution
-    # mid-stream; OpenCV converts such frames to the first frame's size. Devices always use OpenCV.
-    decoder: Literal["opencv", "pyav"] = "opencv"
+    # What decodes files and network sources: "pyav" (PyAV, FFmpeg's libraries), which publishes
+    # each frame at its real size when a source changes resolution mid-stream and hands capture a
+    # 4:2:0 frame's planes, so only the model-sized input is colour-converted; or "opencv", which
+    # converts every whole frame to BGR at the first frame's size. Devices always use OpenCV.
+    decoder: Decoder = "pyav"
 
     @field_validator("workers")
     @classmethod
@@ -133,7 +135,7 @@ class CaptureConfig(_Strict):
         if self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("backoff_max_s must be >= backoff_initial_s")
         if self.decoder == "pyav" and importlib.util.find_spec("av") is None:
-            raise ValueError('decoder = "pyav" needs PyAV: pip install "streamer[pyav]" (or av)')
+            raise ValueError('decoder = "pyav" needs PyAV (pip install av), or set decoder = "opencv"')
         return self
 
 

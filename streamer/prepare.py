@@ -41,7 +41,7 @@ class FramePreparer:
 
     def __call__(self, frame: Frame) -> Prepared:
         buffers = self._acquire()
-        inputs = {name: ModelInput(buffers[name], pre(frame.image, buffers[name])) for name, pre in self._pre.items()}
+        inputs = {name: ModelInput(buffers[name], pre(frame.picture, buffers[name])) for name, pre in self._pre.items()}
         return Prepared(frame.info, inputs)
 
     def release(self, item: Prepared) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from streamer.modelspec import LETTERBOX_FILL, InputSpec
+from streamer.picture import Picture, Yuv420, picture_size
 from streamer.records import Image, Transform
 
 # Shrinking supersamples: bilinear to k times the target size, then an exact k x k box average
@@ -45,6 +46,27 @@ def resize(image: Image, size: tuple[int, int], dst: Image | None = None) -> Ima
         return cast(Image, cv2.resize(image, size, dst=dst, interpolation=interp))
     big = cv2.resize(image, (w * kx, h * ky), interpolation=cv2.INTER_LINEAR)
     return cast(Image, cv2.resize(big, size, dst=dst, interpolation=cv2.INTER_AREA))
+
+
+def resize_picture(picture: Picture, size: tuple[int, int], dst: Image | None = None) -> Image:
+    """``picture`` resized to ``size`` in BGR.
+
+    Planes are each resized to ``size`` (chroma too: at half the model's resolution a sharp colour
+    edge would blur across two pixels), then converted with the decoder's own matrix, so the model
+    sees what :func:`resize` of the decoder's whole-frame conversion gives, to a grey level or two,
+    without converting the whole frame.
+    """
+    if not isinstance(picture, Yuv420):
+        return resize(picture, size, dst)
+    u, v = picture.u, picture.v
+    if size[0] > u.shape[1] or size[1] > u.shape[0]:
+        # Growing chroma: the decoder's conversion repeats each chroma sample over its 2 x 2
+        # pixels (no interpolation), so do the same first, or colour edges come out softer.
+        full = (picture.width, picture.height)
+        u = cast(Image, cv2.resize(u, full, interpolation=cv2.INTER_NEAREST))
+        v = cast(Image, cv2.resize(v, full, interpolation=cv2.INTER_NEAREST))
+    yuv = cv2.merge([resize(picture.y, size), resize(u, size), resize(v, size)])
+    return cast(Image, cv2.transform(yuv, picture.matrix, dst=dst))
 
 
 def geometry(src_w: int, src_h: int, spec: InputSpec) -> tuple[Transform, tuple[int, int]]:
@@ -78,7 +100,7 @@ def to_source(boxes: npt.NDArray[np.float32], t: Transform, src_w: int, src_h: i
     return out
 
 
-__all__ = ["LETTERBOX_FILL", "Preprocessor", "geometry", "resize", "supersample", "to_source"]
+__all__ = ["LETTERBOX_FILL", "Preprocessor", "geometry", "resize", "resize_picture", "supersample", "to_source"]
 
 
 class Preprocessor:
@@ -107,19 +129,19 @@ class Preprocessor:
             return np.empty(shape, dtype=np.uint8)
         return np.empty(shape, dtype=np.float32)
 
-    def __call__(self, image: Image, out: npt.NDArray[np.float32] | npt.NDArray[np.uint8]) -> Transform:
-        """Write the model input for ``image`` (BGR uint8) into ``out``; return the geometry."""
-        src_h, src_w = image.shape[:2]
+    def __call__(self, picture: Picture, out: npt.NDArray[np.float32] | npt.NDArray[np.uint8]) -> Transform:
+        """Write the model input for ``picture`` (BGR uint8, or planes) into ``out``; return the geometry."""
+        src_w, src_h = picture_size(picture)
         if self._geom is None or self._geom[:2] != (src_w, src_h):
             t, size = geometry(src_w, src_h, self.spec)
             self._geom = (src_w, src_h, t, size)
             self._canvas[:] = self.spec.fill
         _, _, transform, (new_w, new_h) = self._geom
         if self.spec.resize == "stretch":
-            resize(image, (new_w, new_h), dst=self._canvas)
+            resize_picture(picture, (new_w, new_h), dst=self._canvas)
         else:
             px, py = int(transform.pad_x), int(transform.pad_y)
-            self._canvas[py : py + new_h, px : px + new_w] = resize(image, (new_w, new_h))
+            self._canvas[py : py + new_h, px : px + new_w] = resize_picture(picture, (new_w, new_h))
         # Colour order and layout in one strided view of the uint8 canvas (no cvtColor, no float
         # transpose): rearranging bytes is a quarter of the memory traffic of rearranging floats.
         view = self._canvas[:, :, ::-1] if self.spec.color_order == "RGB" else self._canvas

@@ -5,9 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
+
+if TYPE_CHECKING:
+    from streamer.picture import Picture, Yuv420
 
 Image = npt.NDArray[np.uint8]
 Tensor = npt.NDArray[np.float32]
@@ -68,12 +72,34 @@ class FrameInfo:
         return self.t_capture_mono if self.t_media is None else self.t_media
 
 
-@dataclass(frozen=True)
 class Frame:
-    """A decoded frame, BGR ``uint8`` ``[H, W, 3]`` as OpenCV gives it."""
+    """A decoded frame: its ``info`` and its picture.
 
-    info: FrameInfo
-    image: Image
+    ``image`` is the frame in BGR ``uint8`` ``[H, W, 3]`` as OpenCV gives it. A decoder that hands
+    over its YUV planes instead (``yuv``, a :class:`streamer.picture.Yuv420`) has the frame converted
+    on the first read of ``image``: a frame only prepared for the models is never converted whole.
+    """
+
+    __slots__ = ("_image", "info", "yuv")
+
+    def __init__(self, info: FrameInfo, image: Image | None = None, yuv: Yuv420 | None = None) -> None:
+        if image is None and yuv is None:
+            raise ValueError("a frame needs an image or YUV planes")
+        self.info = info
+        self.yuv = yuv
+        self._image = image
+
+    @property
+    def image(self) -> Image:
+        if self._image is None:
+            assert self.yuv is not None
+            self._image = self.yuv.convert()
+        return self._image
+
+    @property
+    def picture(self) -> Picture:
+        """The cheapest form to prepare model inputs from: the planes where there are any."""
+        return self.yuv if self.yuv is not None else self.image
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,14 @@ from enum import StrEnum
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from streamer.config import NETWORK_SCHEMES, CaptureConfig, Config, StreamConfig
 from streamer.credentials import read_secret, redact, with_credentials
 from streamer.decode_av import AvCapture
 from streamer.errors import ConfigError
 from streamer.opengate import FFMPEG_OPENS
+from streamer.picture import Picture
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +146,14 @@ def open_capture(
         cap.release()
         return None
     return cap
+
+
+def retrieve(cap: Capture) -> Picture | None:
+    """The grabbed frame: PyAV's 4:2:0 planes as they are, else BGR; None if it did not decode."""
+    if isinstance(cap, AvCapture):
+        return cap.retrieve_picture()
+    ok, image = cap.retrieve()
+    return image.astype(np.uint8, copy=False) if ok and image is not None else None
 
 
 def native_fps(cap: Capture) -> float:

@@ -29,7 +29,10 @@ def format_report(r: BenchReport) -> str:
         f"  {'stage (alone)':<33}figure",
         f"  {'decode, 1 thread':<33}{s.decode_fps:8.1f} frames/s",
     ]
-    lines += [f"  {'decode alone, ' + _threads(p.threads):<33}{p.fps:8.1f} frames/s" for p in s.decode_alone]
+    for d in s.decode_alone:
+        lines.append(f"  {'decode alone, ' + _threads(d.threads):<33}{d.fps:8.1f} frames/s")
+        if d.opencv_fps:
+            lines.append(f"  {'OpenCV read() alone, ' + _threads(d.threads):<33}{d.opencv_fps:8.1f} frames/s")
     lines += [
         f"  {'preprocess, 1 thread':<33}{s.preprocess_ms:8.3f} ms/frame",
         f"  {'decode+preprocess, ' + _threads(s.capture_threads):<33}{s.capture_fps:8.1f} frames/s",
@@ -68,6 +71,10 @@ def format_report(r: BenchReport) -> str:
             lines.append(
                 f"pipeline / limit at {r.limit_streams} stream(s): {r.ratio:.2f} (limited by {r.limit.limited_by})"
             )
+            top = max(r.pipeline, key=lambda p: p.streams)
+            baseline = s.opencv_read_fps(top.streams)
+            if baseline > 0:
+                lines.append(f"pipeline / OpenCV read() alone at {top.streams} stream(s): {top.fps / baseline:.2f}")
     lines.append(f"cameras at {CAMERA_FPS:g} fps this box sustains: {r.cameras}")
     lines += [f"note: {n}" for n in r.notes]
     return "\n".join(lines)

@@ -124,15 +124,17 @@ def _round(opts: BenchOptions, config: Config, models: ModelSet, clip: str) -> t
     specs = {im.model.name: im.model.spec.input for im in models.image if im.model.spec.input is not None}
     s = opts.seconds
     logger.info("bench: decode and preprocess")
-    decode_fps, frames = stages.decode(clip, s)
+    decoder = config.capture.decoder
+    decode_fps, frames = stages.decode(clip, s, decoder)
     pre_ms = stages.preprocess(specs, frames, s / 2)
     threads = cores()
-    capture_fps = stages.capture(clip, specs, threads, s)
+    capture_fps = stages.capture(clip, specs, threads, s, decoder)
     # Decode alone on as many threads as each pipeline run has streams: what decoding allows it.
     decode_alone = []
     for n in opts.streams or (threads,):
         logger.info("bench: decode alone on %d thread(s)", n)
-        decode_alone.append(DecodePoint(n, round(stages.decode_alone(clip, n, s), 1)))
+        fps = stages.decode_alone(clip, n, s, decoder)
+        decode_alone.append(DecodePoint(n, round(fps, 1), round(stages.opencv_read_alone(clip, n, s), 1)))
     logger.info("bench: inference")
     inference = stages.inference(models, _batches(opts, config.pipeline.max_batch), s * 2)
     results = stages.sample_results(models, specs, frames[: min(8, len(frames))])
@@ -172,11 +174,7 @@ def run_bench(opts: BenchOptions) -> BenchReport:
     rounds = [_round(opts, config, models, clip) for _ in range(opts.rounds)]
     figures: StageFigures = _median_record([r[0] for r in rounds])
     points: list[PipelinePoint] = [_median_record(list(g)) for g in zip(*(r[1] for r in rounds), strict=True)]
-    cap = stages._open(clip)
-    try:
-        w, h = int(cap.get(3)), int(cap.get(4))  # CAP_PROP_FRAME_WIDTH, CAP_PROP_FRAME_HEIGHT
-    finally:
-        cap.release()
+    w, h = stages.frame_size(clip, config.capture.decoder)
     return BenchReport(
         machine=machine(),
         clip=clip,

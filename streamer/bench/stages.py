@@ -10,8 +10,9 @@ import statistics
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -19,49 +20,78 @@ import numpy.typing as npt
 from streamer.batcher import Batcher, Policy
 from streamer.bench.records import InferencePoint
 from streamer.codec import encode_result
-from streamer.config import CaptureConfig, PipelineConfig
+from streamer.config import CaptureConfig, Decoder, PipelineConfig
 from streamer.errors import ConfigError
 from streamer.inference import InferenceWorker
 from streamer.modelset import ModelSet
 from streamer.modelspec import InputSpec
+from streamer.picture import Picture, Yuv420, picture_size
 from streamer.prepare import FramePreparer
 from streamer.records import DropReason, Frame, FrameInfo, Image, Result
 from streamer.runtime import Model, warmup_feeds
-from streamer.sources import Source, SourceKind, open_capture
+from streamer.sources import Source, SourceKind, open_capture, retrieve
 
 KEEP_FRAMES = 64  # decoded frames kept for the preprocessing and inference measurements
 
-FrameWork = Callable[[Image, int], None]  # per-frame work after ``read()``: (image, frame number)
+FrameWork = Callable[[Picture, int], None]  # per-frame work after decoding: (picture, frame number)
 
 
-def _open(clip: str) -> Any:
-    cap = open_capture(Source(SourceKind.FILE, clip, clip), CaptureConfig())
+def _open(clip: str, decoder: Decoder = "pyav") -> Any:
+    cap = open_capture(Source(SourceKind.FILE, clip, clip), CaptureConfig(decoder=decoder))
     if cap is None:
         raise ConfigError(f"bench: cannot open clip {clip}")
     return cap
 
 
-def decode(clip: str, seconds: float) -> tuple[float, list[Image]]:
-    """Frames/s of ``read()`` (grab + colour conversion) on one thread, and the first frames decoded."""
-    kept: list[Image] = []
+def _next(cap: Any, whole_bgr: bool) -> Picture | None:
+    """The next frame as capture takes it (``retrieve``: planes where the decoder gives them), or
+    ``read()``'s whole-frame BGR; None at the end of the clip."""
+    if whole_bgr:
+        ok, image = cap.read()
+        return cast(Image, image) if ok else None
+    return retrieve(cap) if cap.grab() else None
+
+
+def decode(clip: str, seconds: float, decoder: Decoder = "pyav") -> tuple[float, list[Picture]]:
+    """Frames/s of decoding as capture does (grab + retrieve) on one thread, and the first frames decoded."""
+    kept: list[Picture] = []
     count = 0
-    cap = _open(clip)
+    cap = _open(clip, decoder)
     start = time.perf_counter()
     try:
         while time.perf_counter() - start < seconds:
-            ok, image = cap.read()
-            if not ok:
+            picture = _next(cap, whole_bgr=False)
+            if picture is None:
                 if count == 0:
                     raise ConfigError(f"bench: no decodable frames in {clip}")
                 cap.release()
-                cap = _open(clip)  # loop the clip; reopening is part of the cost, as in the daemon
+                cap = _open(clip, decoder)  # loop the clip; reopening is part of the cost, as in the daemon
                 continue
             count += 1
             if len(kept) < KEEP_FRAMES:
-                kept.append(image)
+                kept.append(picture)
     finally:
         cap.release()
     return count / (time.perf_counter() - start), kept
+
+
+def frame_size(clip: str, decoder: Decoder = "pyav") -> tuple[int, int]:
+    """The first frame's (width, height); ConfigError if none decodes."""
+    cap = _open(clip, decoder)
+    try:
+        picture = _next(cap, whole_bgr=False)
+    finally:
+        cap.release()
+    if picture is None:
+        raise ConfigError(f"bench: no decodable frames in {clip}")
+    return picture_size(picture)
+
+
+def frame_of(picture: Picture, seq: int) -> Frame:
+    """A frame as capture would hand it on."""
+    w, h = picture_size(picture)
+    info = FrameInfo("bench", seq, 0, time.time(), time.monotonic(), w, h)
+    return Frame(info, yuv=picture) if isinstance(picture, Yuv420) else Frame(info, picture)
 
 
 class _Prepare:
@@ -70,43 +100,53 @@ class _Prepare:
     def __init__(self, specs: Mapping[str, InputSpec]) -> None:
         self.preparer = FramePreparer(specs)
 
-    def __call__(self, image: Image, seq: int) -> None:
-        info = FrameInfo("bench", seq, 0, 0.0, 0.0, image.shape[1], image.shape[0])
-        self.preparer.release(self.preparer(Frame(info, image)))
+    def __call__(self, picture: Picture, seq: int) -> None:
+        self.preparer.release(self.preparer(frame_of(picture, seq)))
 
 
-def preprocess(specs: Mapping[str, InputSpec], frames: Sequence[Image], seconds: float) -> float:
+def preprocess(specs: Mapping[str, InputSpec], frames: Sequence[Picture], seconds: float) -> float:
     """Milliseconds per frame to prepare the inputs of every image model, on one thread."""
     prepare = _Prepare(specs)
     count = 0
     start = time.perf_counter()
     while time.perf_counter() - start < seconds:
-        for image in frames:
-            prepare(image, count)
+        for picture in frames:
+            prepare(picture, count)
             count += 1
     return (time.perf_counter() - start) * 1000.0 / max(count, 1)
 
 
-def _read_on_threads(clip: str, threads: int, seconds: float, work: Callable[[], FrameWork] | None) -> float:
-    """Aggregate frames/s of ``read()`` on ``threads`` threads at once, each its own capture of the clip.
+@dataclass(frozen=True)
+class ReadPlan:
+    """How each thread of :func:`_read_on_threads` reads: which decoder, and whether as capture
+    does or as ``read()`` (decode + whole-frame BGR conversion)."""
 
-    ``work`` makes each thread's per-frame work (called with the image and its number); None decodes only.
+    decoder: Decoder = "pyav"
+    whole_bgr: bool = False
+
+
+def _read_on_threads(
+    clip: str, threads: int, seconds: float, work: Callable[[], FrameWork] | None, plan: ReadPlan
+) -> float:
+    """Aggregate frames/s of decoding on ``threads`` threads at once, each its own capture of the clip.
+
+    ``work`` makes each thread's per-frame work (called with the picture and its number); None decodes only.
     """
     counts = [0] * threads
     stop = threading.Event()
 
     def loop(i: int) -> None:
         per_frame = work() if work is not None else None
-        cap = _open(clip)
+        cap = _open(clip, plan.decoder)
         try:
             while not stop.is_set():
-                ok, image = cap.read()
-                if not ok:
+                picture = _next(cap, plan.whole_bgr)
+                if picture is None:
                     cap.release()
-                    cap = _open(clip)  # loop the clip, as decode() does
+                    cap = _open(clip, plan.decoder)  # loop the clip, as decode() does
                     continue
                 if per_frame is not None:
-                    per_frame(image, counts[i])
+                    per_frame(picture, counts[i])
                 counts[i] += 1
         finally:
             cap.release()
@@ -122,17 +162,25 @@ def _read_on_threads(clip: str, threads: int, seconds: float, work: Callable[[],
     return sum(counts) / (time.perf_counter() - start)
 
 
-def decode_alone(clip: str, threads: int, seconds: float) -> float:
-    """Aggregate frames/s of ``read()`` alone (no preprocessing) with ``threads`` threads at once.
+def decode_alone(clip: str, threads: int, seconds: float, decoder: Decoder = "pyav") -> float:
+    """Aggregate frames/s of decoding as capture does, alone (no preprocessing), on ``threads`` threads.
 
     The pipeline with N streams is compared with this on N threads: what decoding alone allows.
+    With PyAV that is the decoder's planes, before any colour conversion.
     """
-    return _read_on_threads(clip, threads, seconds, None)
+    return _read_on_threads(clip, threads, seconds, None, ReadPlan(decoder))
 
 
-def capture(clip: str, specs: Mapping[str, InputSpec], threads: int, seconds: float) -> float:
+def opencv_read_alone(clip: str, threads: int, seconds: float) -> float:
+    """The same with OpenCV's ``read()`` (decode + whole-frame BGR conversion): the common baseline."""
+    return _read_on_threads(clip, threads, seconds, None, ReadPlan("opencv", whole_bgr=True))
+
+
+def capture(
+    clip: str, specs: Mapping[str, InputSpec], threads: int, seconds: float, decoder: Decoder = "pyav"
+) -> float:
     """Aggregate frames/s of decode + preprocess with ``threads`` threads at once (the capture side)."""
-    return _read_on_threads(clip, threads, seconds, partial(_Prepare, specs))
+    return _read_on_threads(clip, threads, seconds, partial(_Prepare, specs), ReadPlan(decoder))
 
 
 def _image_feeds(model: Model, batch: int, rng: np.random.Generator) -> dict[str, npt.NDArray[Any]]:
@@ -203,16 +251,13 @@ class _NoEvents:
         pass
 
 
-def sample_results(models: ModelSet, specs: Mapping[str, InputSpec], frames: Sequence[Image]) -> list[Result]:
+def sample_results(models: ModelSet, specs: Mapping[str, InputSpec], frames: Sequence[Picture]) -> list[Result]:
     """Real results for a batch of frames, produced by the daemon's own inference code."""
     batcher = Batcher(on_drop=lambda _s, _r: None)
     preparer = FramePreparer(specs)
     batcher.register("bench", Policy.WAIT, preparer.release)
     worker = InferenceWorker(models, batcher, PipelineConfig(max_batch=len(frames)), lambda _r: None, _NoEvents())
-    items = []
-    for i, image in enumerate(frames):
-        info = FrameInfo("bench", i, 0, time.time(), time.monotonic(), image.shape[1], image.shape[0])
-        items.append(preparer(Frame(info, image)))
+    items = [preparer(frame_of(picture, i)) for i, picture in enumerate(frames)]
     return worker.process(items)
 
 

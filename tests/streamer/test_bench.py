@@ -60,6 +60,9 @@ def test_bench_json_reports_every_stage(tiny: tuple[Path, Path, Path], capsys: p
     # decode alone on as many threads as each pipeline run has streams
     decode_alone = {p["threads"]: p["fps"] for p in stages["decode_alone"]}
     assert sorted(decode_alone) == [1, 2] and all(fps > 0 for fps in decode_alone.values())
+    # and OpenCV's read() beside it, the common baseline the pipeline is also given against
+    opencv = {p["threads"]: p["opencv_fps"] for p in stages["decode_alone"]}
+    assert all(fps > 0 for fps in opencv.values())
     assert [p["streams"] for p in report["pipeline"]] == [1, 2]
     for p in report["pipeline"]:
         assert p["fps"] > 0
@@ -67,6 +70,7 @@ def test_bench_json_reports_every_stage(tiny: tuple[Path, Path, Path], capsys: p
         assert p["limited_by"] in {"decode", "inference"}
         assert p["limit_fps"] == (decode_alone[p["streams"]] if p["limited_by"] == "decode" else best["fps"])
         assert p["ratio"] == pytest.approx(p["fps"] / p["limit_fps"], abs=1e-3)
+        assert p["ratio_to_opencv_read"] == pytest.approx(p["fps"] / opencv[p["streams"]], abs=1e-3)
     top = report["pipeline"][-1]
     assert report["limit_streams"] == 2
     assert (report["limit_fps"], report["limited_by"]) == (top["limit_fps"], top["limited_by"])
@@ -122,6 +126,17 @@ def test_report_ratio_is_at_the_largest_stream_count() -> None:
     assert out["cameras_at_25fps"] == 6  # the best run: 150 frames/s
     text = format_report(report)
     assert "limited by inference" in text and "pipeline / limit at 4 stream(s): 0.75" in text
+    assert "OpenCV read()" not in text and out["pipeline"][0]["ratio_to_opencv_read"] is None  # not measured
+
+
+def test_report_gives_the_ratio_to_opencv_read_alone_where_it_was_measured() -> None:
+    stages = replace(_figures({4: 300.0}, (1000.0,)), decode_alone=(DecodePoint(4, 400.0, 250.0),))
+    report = BenchReport("m", "clip.mp4", (1920, 1080), ("cnn",), stages, (_point(4, 275.0),))
+    out = report.to_json()
+    assert (out["ratio_to_limit"], out["pipeline"][0]["ratio_to_opencv_read"]) == (0.688, 1.1)
+    text = format_report(report)
+    assert "OpenCV read() alone, 4 threads      250.0 frames/s" in text
+    assert "pipeline / OpenCV read() alone at 4 stream(s): 1.10" in text
 
 
 def test_report_without_pipeline_gives_the_limit_at_most_decode_threads() -> None:

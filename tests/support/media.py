@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import shutil
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -15,6 +16,7 @@ import numpy as np
 from streamer.records import Image
 
 FFMPEG = "ffmpeg"
+FASTSTART = ("-movflags", "+faststart")
 
 
 def ffmpeg_path() -> str | None:
@@ -29,12 +31,13 @@ def make_h264_clip(
     size: tuple[int, int] = (320, 240),
     pattern: str = "testsrc2",
     *,
-    faststart: bool = False,
+    extra: Sequence[str] = (),
 ) -> Path:
     """An H.264 baseline mp4 from an ffmpeg lavfi source (``testsrc2``, ``smptebars``, ``mandelbrot``...).
 
     One keyframe per second and no B-frames, as a camera sends; each frame of ``testsrc2`` differs.
-    ``faststart`` puts the mp4 index first, so a truncated copy still opens.
+    ``extra`` output options come last: :data:`FASTSTART` (the mp4 index first, so a truncated copy
+    still opens), a colour standard's tags, another ``-pix_fmt``, a filter.
     """
     path = Path(path)
     width, height = size
@@ -45,7 +48,7 @@ def make_h264_clip(
             "-t", f"{seconds}", "-an",
             "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p",
             "-g", str(fps), "-bf", "0", "-profile:v", "baseline",
-            *(["-movflags", "+faststart"] if faststart else []),
+            *extra,
             str(path),
         ],
         check=True,
@@ -187,7 +190,7 @@ def build_clips(directory: str | Path) -> Clips:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     h264 = make_h264_clip(directory / "testsrc2_2s.mp4", 2, Clips.FPS, Clips.SIZE)
-    h264_long = make_h264_clip(directory / "bars_6s.mp4", 6, Clips.FPS, Clips.SIZE, "smptebars", faststart=True)
+    h264_long = make_h264_clip(directory / "bars_6s.mp4", 6, Clips.FPS, Clips.SIZE, "smptebars", extra=FASTSTART)
     mp4v = make_mp4v_clip(directory / "square_50f.mp4", Clips.MP4V_FRAMES, Clips.FPS, Clips.SIZE)
     return Clips(
         directory=directory,
