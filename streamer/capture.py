@@ -19,7 +19,7 @@ from typing import Protocol
 from streamer.capture_file import play_file
 from streamer.capture_policy import CorruptRun, Pacer, backoff_delay, lower_priority
 from streamer.config import CaptureConfig, StreamConfig
-from streamer.picture import Yuv420, picture_size
+from streamer.picture import frame_of, picture_size
 from streamer.records import DropReason, Frame, FrameInfo, StreamState
 from streamer.sources import Capture, Source, SourceKind, open_capture, plays_offline, retrieve
 
@@ -271,8 +271,5 @@ class CaptureWorker(threading.Thread):
         info = FrameInfo(self.cfg.name, self._seq, self.epoch, time.time(), now, w, h, t_media)
         self._seq += 1
         self.last_frame_mono = now
-        if isinstance(picture, Yuv420):
-            self._emit(Frame(info, yuv=picture))
-        else:
-            self._emit(Frame(info, picture))
+        self._emit(frame_of(info, picture))
         return True

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from streamer.records import Image
+from streamer.records import Frame, FrameInfo, Image
 
 Plane = npt.NDArray[np.uint8]  # one channel, rows possibly padded (a strided view of the decoder's buffer)
 ColourMatrix = npt.NDArray[np.float32]  # 3 x 4 affine map: [B, G, R] = M @ [Y, U, V, 1]
@@ -52,3 +52,8 @@ def picture_size(picture: Picture) -> tuple[int, int]:
     if isinstance(picture, Yuv420):
         return picture.width, picture.height
     return int(picture.shape[1]), int(picture.shape[0])
+
+
+def frame_of(info: FrameInfo, picture: Picture) -> Frame:
+    """The frame capture hands on: planes kept as they are, a BGR image as its image."""
+    return Frame(info, yuv=picture) if isinstance(picture, Yuv420) else Frame(info, picture)

@@ -25,7 +25,7 @@ from streamer.errors import ConfigError
 from streamer.inference import InferenceWorker
 from streamer.modelset import ModelSet
 from streamer.modelspec import InputSpec
-from streamer.picture import Picture, Yuv420, picture_size
+from streamer.picture import Picture, frame_of, picture_size
 from streamer.prepare import FramePreparer
 from streamer.records import DropReason, Frame, FrameInfo, Image, Result
 from streamer.runtime import Model, warmup_feeds
@@ -87,11 +87,10 @@ def frame_size(clip: str, decoder: Decoder = "pyav") -> tuple[int, int]:
     return picture_size(picture)
 
 
-def frame_of(picture: Picture, seq: int) -> Frame:
-    """A frame as capture would hand it on."""
+def bench_frame(picture: Picture, seq: int) -> Frame:
+    """A frame of the bench's one stream, as capture would hand it on."""
     w, h = picture_size(picture)
-    info = FrameInfo("bench", seq, 0, time.time(), time.monotonic(), w, h)
-    return Frame(info, yuv=picture) if isinstance(picture, Yuv420) else Frame(info, picture)
+    return frame_of(FrameInfo("bench", seq, 0, time.time(), time.monotonic(), w, h), picture)
 
 
 class _Prepare:
@@ -101,7 +100,7 @@ class _Prepare:
         self.preparer = FramePreparer(specs)
 
     def __call__(self, picture: Picture, seq: int) -> None:
-        self.preparer.release(self.preparer(frame_of(picture, seq)))
+        self.preparer.release(self.preparer(bench_frame(picture, seq)))
 
 
 def preprocess(specs: Mapping[str, InputSpec], frames: Sequence[Picture], seconds: float) -> float:
@@ -257,7 +256,7 @@ def sample_results(models: ModelSet, specs: Mapping[str, InputSpec], frames: Seq
     preparer = FramePreparer(specs)
     batcher.register("bench", Policy.WAIT, preparer.release)
     worker = InferenceWorker(models, batcher, PipelineConfig(max_batch=len(frames)), lambda _r: None, _NoEvents())
-    items = [preparer(frame_of(picture, i)) for i, picture in enumerate(frames)]
+    items = [preparer(bench_frame(picture, i)) for i, picture in enumerate(frames)]
     return worker.process(items)
 
 
