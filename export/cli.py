@@ -18,9 +18,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from export import __version__
+from export.cli_objects import OBJECT_COMMANDS, object_gru, object_parsers
 from export.config import TrainConfig
 from export.errors import DataError, ExportError, ParityError
-from export.train_detector import DetectorTrainConfig
 from streamer.errors import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -72,43 +72,8 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("demo", parents=[common], help="(re)write only the demo clip and its labels")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--force", action="store_true")
-    _detector_parsers(sub, common)
+    object_parsers(sub, common)
     return parser
-
-
-def _detector_train_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--seed", type=int, default=0, help="generator and training seed (default 0)")
-    p.add_argument("--quick", action="store_true", help="shortened training for smoke tests (seconds)")
-    p.add_argument("--steps", type=int, help="optimiser steps (default 6500)")
-    p.add_argument("--force", action="store_true", help="overwrite existing files")
-
-
-def _detector_parsers(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
-    p = sub.add_parser("train-detector", parents=[common], help="train the shape detector, save detector.pt")
-    _detector_train_args(p)
-    p = sub.add_parser("export-detector", parents=[common], help="write detector.onnx, the objects demo, the manifest")
-    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="also write detector.int8.onnx")
-    p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p = sub.add_parser("detector", parents=[common], help="train-detector, export-detector, verify, evaluate")
-    _detector_train_args(p)
-    p.add_argument("--int8", action=argparse.BooleanOptionalAction, default=True, help="write the int8 variant")
-    p.add_argument("--json", action="store_true", help="print the evaluate figures as JSON")
-    p = sub.add_parser(
-        "object-gru", parents=[common], help="train the per-object motion GRU on the frame CNN's object views"
-    )
-    p.add_argument("--seed", type=int, default=0, help="generator and training seed (default 0)")
-    p.add_argument("--quick", action="store_true", help="shortened training for smoke tests (seconds)")
-    p.add_argument("--steps", type=int, help="optimiser steps (default 3000)")
-    p.add_argument("--force", action="store_true", help="overwrite existing files")
-    p.add_argument("--json", action="store_true", help="print the figures as JSON")
-    sub.add_parser(
-        "tune-tracking", parents=[common], help="score [tracking] tables for the detector on validation clips"
-    )
-    p = sub.add_parser("objects-demo", parents=[common], help="(re)write only objects.mp4 and objects.json")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--force", action="store_true")
 
 
 def _config(args: argparse.Namespace) -> TrainConfig:
@@ -142,7 +107,7 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _verify(args: argparse.Namespace) -> int:
+def verify(args: argparse.Namespace) -> int:
     from export.detector_onnx import DETECTOR_ONNX
     from export.detector_verify import check_detector_parity
     from export.onnx_io import FRAME_ONNX
@@ -162,11 +127,12 @@ def _verify(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
-    from export.evaluate import evaluate, format_figures
+def evaluate(args: argparse.Namespace) -> int:
+    from export.evaluate import evaluate as evaluate_models
+    from export.evaluate import format_figures
     from export.pipeline import record_figures
 
-    figures = evaluate(args.models, args.data)
+    figures = evaluate_models(args.models, args.data)
     print(json.dumps(figures, sort_keys=False) if args.json else format_figures(figures))
     if args.write_manifest:
         record_figures(args.models, figures)
@@ -184,9 +150,9 @@ def _all(args: argparse.Namespace) -> int:
     _export(args)
     if had_object_gru:  # it learned on the old frame CNN's embeddings: it learns again on the new one's
         again = {"seed": args.seed, "quick": args.quick, "steps": None, "force": True, "json": False}
-        _object_gru(argparse.Namespace(models=args.models, **again))
-    _verify(argparse.Namespace(models=args.models, tolerance=1e-4))
-    return _evaluate(argparse.Namespace(models=args.models, json=args.json, data=args.data, write_manifest=True))
+        object_gru(argparse.Namespace(models=args.models, **again))
+    verify(argparse.Namespace(models=args.models, tolerance=1e-4))
+    return evaluate(argparse.Namespace(models=args.models, json=args.json, data=args.data, write_manifest=True))
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -199,104 +165,14 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detector_config(args: argparse.Namespace) -> DetectorTrainConfig:
-    cfg = DetectorTrainConfig(seed=args.seed)
-    if args.quick:
-        cfg = cfg.quick()
-    if args.steps is not None:
-        if args.steps <= 0:
-            raise DataError("--steps must be positive")
-        cfg = replace(cfg, steps=args.steps)
-    return cfg
-
-
-def _train_detector(args: argparse.Namespace) -> int:
-    from export.detector_pipeline import run_train_detector
-
-    figures = run_train_detector(_detector_config(args), args.models, args.force)
-    print("held-out figures (PyTorch, the daemon's decode, pycocotools):")
-    for key, value in figures.items():
-        print(f"  {key:<34} {value}")
-    return 0
-
-
-def _export_detector(args: argparse.Namespace) -> int:
-    from export.detector_pipeline import run_export_detector
-
-    for path in run_export_detector(args.models, args.int8, args.force):
-        print(f"wrote {path}")
-    return 0
-
-
-def _detector(args: argparse.Namespace) -> int:
-    from export.detector_onnx import DETECTOR_INT8, DETECTOR_ONNX
-    from export.objects_demo import OBJECTS_CLIP, OBJECTS_LABELS
-    from export.pipeline import refuse_overwrite
-    from export.train_detector import DETECTOR_CHECKPOINT
-
-    names = [DETECTOR_CHECKPOINT, DETECTOR_ONNX, DETECTOR_INT8, OBJECTS_CLIP, OBJECTS_LABELS]
-    refuse_overwrite(args.models, names, args.force)  # before the training, not after
-    _train_detector(args)
-    _export_detector(args)
-    _verify(argparse.Namespace(models=args.models, tolerance=1e-4))
-    return _evaluate(argparse.Namespace(models=args.models, json=args.json, data=None, write_manifest=True))
-
-
-def _object_gru(args: argparse.Namespace) -> int:
-    """Train and export ``object_gru.onnx``, then score it (with the detector and tracker, when
-    the directory has a detector) and add its figures to the manifest."""
-    from export.demo_objects_eval import demo_object_figures
-    from export.manifest import read_manifest
-    from export.object_gru import OBJECT_GRU_CHECKPOINT, OBJECT_GRU_ONNX, ObjectGruConfig, run_object_gru
-    from export.object_sequence_eval import object_sequence_figures
-    from export.pipeline import record_figures, refuse_overwrite
-
-    cfg = ObjectGruConfig(seed=args.seed)
-    cfg = cfg.quick() if args.quick else cfg
-    if args.steps is not None:
-        if args.steps <= 0:
-            raise DataError("--steps must be positive")
-        cfg = replace(cfg, gru=replace(cfg.gru, gru_steps=args.steps))
-    refuse_overwrite(args.models, [OBJECT_GRU_CHECKPOINT, OBJECT_GRU_ONNX], args.force)
-    figures = run_object_gru(args.models, cfg)
-    figures.update(object_sequence_figures(args.models))
-    figures.update(demo_object_figures(args.models))
-    print(json.dumps(figures) if args.json else "\n".join(f"{k:<40} {v}" for k, v in figures.items()))
-    record_figures(args.models, {**read_manifest(args.models).get("evaluation", {}), **figures})
-    return 0
-
-
-def _tune_tracking(args: argparse.Namespace) -> int:
-    from export.detector_onnx import DETECTOR_ONNX
-    from export.tracking_tune import format_candidates, tune_tracking
-
-    if not (args.models / DETECTOR_ONNX).is_file():
-        raise DataError(f"{args.models / DETECTOR_ONNX}: missing")
-    print(format_candidates(tune_tracking(args.models)))
-    return 0
-
-
-def _objects_demo(args: argparse.Namespace) -> int:
-    from export.detector_pipeline import run_objects_demo
-
-    for path in run_objects_demo(args.models, args.seed, args.force):
-        print(f"wrote {path}")
-    return 0
-
-
 COMMANDS = {
     "train": _train,
     "export": _export,
-    "verify": _verify,
-    "evaluate": _evaluate,
+    "verify": verify,
+    "evaluate": evaluate,
     "all": _all,
     "demo": _demo,
-    "train-detector": _train_detector,
-    "export-detector": _export_detector,
-    "detector": _detector,
-    "object-gru": _object_gru,
-    "tune-tracking": _tune_tracking,
-    "objects-demo": _objects_demo,
+    **OBJECT_COMMANDS,
 }
 
 

@@ -32,7 +32,7 @@ from export.onnx_io import FRAME_ONNX, SEQUENCE_ONNX, read_spec
 from export.scenes_objects import ObjectTruth
 from export.tracking_eval import CLIP_IDS, MODEL, accumulate, detected_clips, new_tracker, track
 from export.train_detector import DetectorTrainConfig, detector_config
-from streamer.config import ModelConfig
+from streamer.model_config import ModelConfig
 from streamer.modelset import ImageModel, SequenceModel
 from streamer.object_sequence import ObjectSequenceStep
 from streamer.prepare import FramePreparer

@@ -33,7 +33,8 @@ from export.objects_demo import FPS
 from export.onnx_io import read_spec
 from export.scenes_objects import ObjectScene, ObjectTruth
 from export.train_detector import DetectorTrainConfig, detector_config
-from streamer.config import ModelConfig, TrackingConfig
+from streamer.config import TrackingConfig
+from streamer.model_config import ModelConfig
 from streamer.modelspec import ModelSpec
 from streamer.postprocess import DetectorParams
 from streamer.records import Detection, FrameInfo, ModelOutput

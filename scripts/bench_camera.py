@@ -2,6 +2,12 @@
 
     .venv/bin/python scripts/bench_camera.py --config CONFIG --clip CLIP --streams 4 --workers 0,auto \
         --loads 70,150 --out docs/perf/camera.json
+    .venv/bin/python scripts/bench_camera.py --stand-in-classifier 224 --clip CLIP ...
+
+``--stand-in-classifier SIZE`` benches a SIZExSIZE classifier that costs almost nothing to run (it
+classifies by mean colour; ``tests/tinymodels.py``), configured as a third-party model, in place
+of ``--config``'s models: what capture and preprocessing for a SIZE-px model cost, with inference
+out of the way.
 
 1. ``streamer bench`` (every stage alone, then the pipeline with offline streams) once per
    ``--workers`` value: frames/s against the machine's limit (decode alone on N threads, inference
@@ -18,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -40,7 +47,9 @@ def workers_value(text: str) -> int | str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--config", type=Path, required=True, help="config whose [models], [pipeline] and [capture] to use")
+    ap.add_argument("--config", type=Path, default=None, help="config whose [models], [pipeline] and [capture] to use")
+    stand_in = "bench a SIZExSIZE classifier that costs almost nothing instead of --config's models"
+    ap.add_argument("--stand-in-classifier", type=int, default=None, metavar="SIZE", help=stand_in)
     ap.add_argument("--clip", type=Path, required=True)
     ap.add_argument("--streams", default="4", help="offline stream counts, comma-separated")
     ap.add_argument("--workers", default="0,auto", help="[capture] workers values to compare, comma-separated")
@@ -48,9 +57,32 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    if (args.config is None) == (args.stand_in_classifier is None):
+        ap.error("give one of --config and --stand-in-classifier")
     args.clip = args.clip.resolve()
+    with tempfile.TemporaryDirectory(prefix="bench-camera-") as tmp:
+        if args.stand_in_classifier is not None:
+            args.config = stand_in_config(Path(tmp), args.stand_in_classifier)
+        bench(args)
+
+
+def stand_in_config(folder: Path, size: int) -> Path:
+    """A config whose only model is a size x size stand-in classifier (third-party: no metadata)."""
+    from tests.tinymodels import classifier
+
+    model = classifier(folder / f"classifier_{size}.onnx", size=(size, size), metadata=False, embedding=False)
+    config = folder / "stand_in.toml"
+    config.write_text(
+        f'[models.classifier]\npath = "{model}"\nkind = "classifier"\nlabels = ["red", "green", "blue"]\n'
+        f'input_size = [{size}, {size}]\noutputs = {{ logits = "logits" }}\n'
+    )
+    return config
+
+
+def bench(args: argparse.Namespace) -> None:
     streams = tuple(int(s) for s in args.streams.split(","))
-    doc: dict[str, Any] = {"config": str(args.config), "clip": str(args.clip), "bench": {}, "loads": []}
+    doc: dict[str, Any] = {"config": str(args.config), "stand_in_classifier": args.stand_in_classifier,
+                           "clip": str(args.clip), "bench": {}, "loads": []}  # fmt: skip
     best: tuple[float, int | str] = (0.0, "auto")
     for w in (workers_value(v) for v in args.workers.split(",")):
         opts = BenchOptions(config=args.config, clip=args.clip, streams=streams, seconds=args.seconds, workers=w)  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from export.scene_motion import MOTIONS
 from export.scenes import Scene, random_segments
-from streamer.config import ModelConfig
+from streamer.model_config import ModelConfig
 from streamer.modelset import ImageModel, SequenceModel
 from streamer.object_sequence import ObjectSequenceStep
 from streamer.postprocess import softmax

@@ -13,11 +13,13 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from streamer.errors import ConfigError
 from streamer.events_config import EventsConfig
+from streamer.model_config import ModelConfig
 from streamer.preview_config import PreviewConfig
+from streamer.strict import Strict
 from streamer.zones_config import LineConfig, ZoneConfig, unique_names
 
 DEFAULT_ENDPOINT = "tcp://127.0.0.1:5556"
@@ -32,19 +34,14 @@ Seconds = Annotated[float, Field(gt=0, le=3600)]
 Decoder = Literal["opencv", "pyav"]  # what decodes files and network sources ([capture] decoder)
 
 
-class _Strict(BaseModel):
-    # Non-finite numbers (TOML has nan and inf) are never a sane timeout, rate or threshold.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
-
-
-class CurveConfig(_Strict):
+class CurveConfig(Strict):
     """ZeroMQ CURVE: the server's secret key and the directory of client public keys allowed in."""
 
     secret_key_file: str
     authorized_keys_dir: str
 
 
-class PublishConfig(_Strict):
+class PublishConfig(Strict):
     endpoint: str = DEFAULT_ENDPOINT
     send_hwm: int = Field(default=1000, ge=1)
     queue_size: int = Field(default=256, ge=1)
@@ -60,7 +57,7 @@ class PublishConfig(_Strict):
         return v
 
 
-class MetricsConfig(_Strict):
+class MetricsConfig(Strict):
     enabled: bool = True
     listen: str = DEFAULT_METRICS
     # A stream whose newest frame is older than this makes /healthz unhealthy.
@@ -80,7 +77,7 @@ class MetricsConfig(_Strict):
         return v
 
 
-class PipelineConfig(_Strict):
+class PipelineConfig(Strict):
     max_batch: int = Field(default=8, ge=1, le=256)
     # How long the batcher waits for more streams once one frame is ready.
     batch_deadline_ms: float = Field(default=4.0, ge=0, le=1000)
@@ -94,7 +91,7 @@ class PipelineConfig(_Strict):
     stall_after_s: Seconds = 15.0
 
 
-class CaptureConfig(_Strict):
+class CaptureConfig(Strict):
     open_timeout_s: Seconds = 5.0
     read_timeout_s: Seconds = 3.0
     # Reads in a row that may return no frame (corrupt, undecodable) before a source counts as lost;
@@ -139,7 +136,7 @@ class CaptureConfig(_Strict):
         return self
 
 
-class TrackingConfig(_Strict):
+class TrackingConfig(Strict):
     """The per-stream multi-object tracker run on every detector's output (see docs/objects.md)."""
 
     enabled: bool = True
@@ -159,77 +156,7 @@ class TrackingConfig(_Strict):
         return self
 
 
-GraphOptimization = Literal["disable", "basic", "extended", "all"]
-
-
-class ModelConfig(_Strict):
-    path: str
-    providers: list[str] = Field(default_factory=lambda: ["CPUExecutionProvider"])
-    intra_op_threads: int = Field(default=0, ge=0, le=256)
-    graph_optimization: GraphOptimization = "all"
-    # Spinning ORT threads burn the cores the capture threads need; off by default.
-    spin: bool = False
-    # ONNX Runtime I/O binding: inputs copied to the device once, outputs into reused buffers.
-    # "auto" binds on a GPU provider and not on CPU (where plain run measured no worse).
-    io_binding: Literal["auto", "on", "off"] = "auto"
-    # Facts for third-party models without streamer metadata (each overrides the metadata).
-    kind: Literal["classifier", "detector", "embedding", "sequence"] | None = None
-    labels: list[str] | None = None
-    # A text file of labels, one per line in index order (relative to the config file).
-    labels_file: str | None = None
-    input_name: str | None = None
-    input_size: tuple[int, int] | None = None
-    layout: Literal["NCHW", "NHWC"] | None = None
-    color_order: Literal["RGB", "BGR"] | None = None
-    mean: tuple[float, float, float] | None = None
-    std: tuple[float, float, float] | None = None
-    resize: Literal["stretch", "letterbox", "pad"] | None = None
-    pad_value: int | None = Field(default=None, ge=0, le=255)
-    input_dtype: Literal["float32", "uint8"] | None = None
-    outputs: dict[str, str] | None = None
-    activation: Literal["auto", "softmax", "sigmoid", "none"] | None = None
-    format: Literal["auto", "yolov8", "yolov5", "nms"] | None = None
-    # Postprocessing.
-    top_k: int = Field(default=3, ge=1)
-    confidence: float = Field(default=0.25, ge=0, le=1)
-    iou: float = Field(default=0.45, ge=0, le=1)
-    max_detections: int = Field(default=100, ge=1)
-    publish_embedding: bool = False
-    # Sequence models: which per-frame model's embedding feeds them.
-    features: str | None = None
-    # Sequence models: step once per tracked object of this detector (features from the object's
-    # view through the ``features`` model) instead of once per stream.
-    objects: str | None = None
-
-    @model_validator(mode="after")
-    def _one_label_source(self) -> ModelConfig:
-        if self.labels is not None and self.labels_file is not None:
-            raise ValueError("give labels or labels_file, not both")
-        return self
-
-    def spec_overrides(self) -> dict[str, Any]:
-        """The model-spec facts given in config, in metadata field names."""
-        names = (
-            "kind",
-            "labels",
-            "input_name",
-            "layout",
-            "color_order",
-            "resize",
-            "pad_value",
-            "input_dtype",
-            "outputs",
-            "activation",
-            "format",
-        )
-        out: dict[str, Any] = {n: getattr(self, n) for n in names}
-        out["input_size"] = list(self.input_size) if self.input_size else None
-        out["mean"] = list(self.mean) if self.mean else None
-        out["std"] = list(self.std) if self.std else None
-        return {k: v for k, v in out.items() if v is not None}
-
-
-class StreamConfig(_Strict):
+class StreamConfig(Strict):
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")]
     source: int | str
     enabled: bool = True
@@ -268,7 +195,7 @@ class StreamConfig(_Strict):
         return self
 
 
-class Config(_Strict):
+class Config(Strict):
     publish: PublishConfig = Field(default_factory=PublishConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)

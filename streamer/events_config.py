@@ -14,9 +14,10 @@ from collections.abc import Collection, Mapping
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ByteSize, ConfigDict, Field, model_validator
+from pydantic import ByteSize, Field, model_validator
 
 from streamer.errors import ConfigError
+from streamer.strict import Strict
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 # Durations in seconds: up to an hour, as the other waits of the config (longer is a typo).
@@ -30,12 +31,7 @@ class RuleKind(StrEnum):
     CROSSING = "crossing"  # a tracked object crossing a line
 
 
-class _Strict(BaseModel):
-    # The same strictness as streamer.config: unknown keys rejected, nan and inf refused.
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False, allow_inf_nan=False)
-
-
-class RuleConfig(_Strict):
+class RuleConfig(Strict):
     """One ``[[events.rules]]`` entry."""
 
     name: Annotated[str, Field(pattern=NAME)]
@@ -64,7 +60,7 @@ class RuleConfig(_Strict):
         return self
 
 
-class EventsConfig(_Strict):
+class EventsConfig(Strict):
     """``[events]``: event clips. No rules, no clips (and no frame ring, no cost)."""
 
     dir: str = "clips"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from streamer.config import Config, ModelConfig
+from streamer.config import Config
 from streamer.errors import ConfigError
+from streamer.model_config import ModelConfig
 
 
 def with_labels(config: Config, name: str) -> ModelConfig:

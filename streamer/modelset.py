@@ -11,10 +11,11 @@ import time
 from dataclasses import dataclass
 
 from streamer.batchcost import BatchCost
-from streamer.config import Config, ModelConfig
+from streamer.config import Config
 from streamer.errors import ModelError
 from streamer.events_config import check_rules
 from streamer.labels import with_labels
+from streamer.model_config import ModelConfig
 from streamer.outputcheck import check_message_size, message_share
 from streamer.runtime import Model, load_model, warmup_feeds
 

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from streamer.config import ModelConfig
 from streamer.detectors import fit_format
 from streamer.errors import ModelError
 from streamer.graph import GraphFacts
+from streamer.model_config import ModelConfig
 from streamer.modelspec import Activation, DetectorFormat, ModelSpec
 
 # JSON bytes of one published item, generous: a float rounded to 6 decimals with its separator

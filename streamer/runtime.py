@@ -18,10 +18,10 @@ import numpy as np
 import numpy.typing as npt
 import onnxruntime as ort
 
-from streamer.config import ModelConfig
 from streamer.errors import ModelError
 from streamer.graph import read_graph
 from streamer.machine import cores
+from streamer.model_config import ModelConfig
 from streamer.modelcheck import SessionInfo, TensorInfo, check_io, graph_defaults
 from streamer.modelmeta import merged, metadata_fields, spec_from_fields
 from streamer.modelspec import ModelSpec

@@ -11,7 +11,7 @@ import pytest
 
 from export.errors import ExportError
 from export.fuse import fuse_uint8_input
-from streamer.config import ModelConfig
+from streamer.model_config import ModelConfig
 from streamer.preprocess import Preprocessor
 from streamer.runtime import load_model
 from tests import tinymodels

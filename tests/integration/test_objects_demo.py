@@ -22,7 +22,7 @@ from export.object_sequence_eval import motion_accuracy
 from export.objects_demo import read_objects_truth
 from export.tracking_eval import accumulate, mot_figures
 from streamer.codec import schema
-from streamer.config import ModelConfig
+from streamer.model_config import ModelConfig
 from streamer.records import Detection, SequenceOutput
 from tests.support.procs import free_port, run_printing
 from tests.systemd.daemon import toml_dumps

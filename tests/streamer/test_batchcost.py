@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from streamer.batchcost import BatchCost, CostLine, fit_line
-from streamer.config import ModelConfig
+from streamer.model_config import ModelConfig
 from streamer.modelset import calibrate
 from streamer.runtime import load_model
 from tests import tinymodels

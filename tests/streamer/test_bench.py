@@ -24,8 +24,8 @@ from streamer.bench import (
 from streamer.bench.clip import cache_dir, ffmpeg_command, make_clip, preset_clip
 from streamer.bench.run import _config, _median_record, _workers
 from streamer.cli import main
-from streamer.config import ModelConfig
 from streamer.errors import ConfigError
+from streamer.model_config import ModelConfig
 from streamer.runtime import _Binding, load_model
 from tests import tinymodels
 from tests.support.media import ffmpeg_path, make_mp4v_clip

@@ -12,9 +12,10 @@ from typing import Any, get_args
 import numpy as np
 import pytest
 
-from streamer.config import ModelConfig, parse_config
+from streamer.config import parse_config
 from streamer.detectors import DetectorParams
 from streamer.errors import ModelError
+from streamer.model_config import ModelConfig
 from streamer.modelset import load_models
 from streamer.modelspec import Activation, DetectorFormat, ModelSpec, ResizeMode
 from streamer.postprocess import classify, detect

@@ -10,9 +10,10 @@ import numpy.typing as npt
 import pytest
 
 from streamer.batcher import Batcher
-from streamer.config import ModelConfig, PipelineConfig, TrackingConfig
+from streamer.config import PipelineConfig, TrackingConfig
 from streamer.inference import InferenceWorker
 from streamer.interpret import model_output
+from streamer.model_config import ModelConfig
 from streamer.modelset import ImageModel, ModelSet, SequenceModel
 from streamer.modelspec import InputDType, InputSpec, Layout
 from streamer.object_sequence import ObjectSequenceStep, ObjectView

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from streamer.config import ModelConfig
 from streamer.errors import ModelError
 from streamer.graph import GraphFacts
+from streamer.model_config import ModelConfig
 from streamer.modelspec import Activation, DetectorFormat, ModelSpec
 from streamer.outputcheck import (
     MESSAGE_BASE_BYTES,

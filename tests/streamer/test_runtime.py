@@ -10,8 +10,8 @@ import numpy as np
 import onnx
 import pytest
 
-from streamer.config import ModelConfig
 from streamer.errors import ModelError
+from streamer.model_config import ModelConfig
 from streamer.runtime import Model, load_model
 from tests import tinymodels
 

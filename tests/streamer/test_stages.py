@@ -10,9 +10,9 @@ import pytest
 
 from streamer.batch_inputs import BatchInputs
 from streamer.batcher import Batcher, Policy
-from streamer.config import ModelConfig
 from streamer.handoff import Handoff
 from streamer.interpret import model_output
+from streamer.model_config import ModelConfig
 from streamer.modelset import ImageModel, SequenceModel
 from streamer.prepare import FramePreparer
 from streamer.records import Frame, FrameInfo, Transform
