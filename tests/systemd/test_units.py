@@ -95,6 +95,9 @@ def test_service_contract(filename: str) -> None:
     assert d["WatchdogSec"] and d["WatchdogSec"][0] not in {"0", "infinity"}
     assert any(v.startswith("streamer:/etc/streamer/credentials") for v in d["LoadCredential"])
     assert re.fullmatch(rf"{re.escape(INSTALLED_EXE)} run --config /etc/streamer/\S+\.toml", d["ExecStart"][0])
+    # glibc's allocator for every object: memory freed after a surge of clients goes back to the
+    # system (the hostile suite runs the daemon with the unit's environment and checks RSS).
+    assert "PYTHONMALLOC=malloc" in " ".join(d["Environment"]).split()
 
 
 def test_template_has_the_same_hardening() -> None:
