@@ -203,16 +203,12 @@ class HttpServer:
 
     # -- requests ----------------------------------------------------------------------------
     async def _dispatch(self, request: web.BaseRequest) -> web.StreamResponse:
-        conn = self._guard.conns.get(request.protocol)
-        if conn is not None:
-            conn.requests += 1
-            conn.active += 1
+        conn = self._guard.begin(request.protocol)
         try:
             return await self._respond(request, conn)
         finally:
             if conn is not None:
-                conn.active -= 1
-                conn.last_done = time.monotonic()
+                self._guard.end(conn)
 
     async def _respond(self, request: web.BaseRequest, conn: Conn | None) -> web.StreamResponse:
         if request.method not in ("GET", "HEAD"):

@@ -14,6 +14,7 @@ import gc
 import logging
 import resource
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -64,6 +65,7 @@ class HttpEvents(Protocol):
 
 @dataclass
 class Conn:
+    key: object  # aiohttp's handler for the connection
     transport: asyncio.Transport
     opened: float
     last_done: float = 0.0
@@ -85,25 +87,47 @@ class Guard:
         self.limits = limits
         self.events = events
         self.conns: dict[object, Conn] = {}
+        # Open, between requests and not being closed: the longest idle first. At the bound a new
+        # connection evicts the first without a scan of every connection (a flood keeps the table
+        # full, and each connection past the bound evicts one).
+        self.idle: OrderedDict[object, Conn] = OrderedDict()
         self._closed_since_release = 0
 
     def admit(self) -> bool:
         """Room for one more connection: free already, or made by closing the longest-idle one."""
         if len(self.conns) < self.limits.max_connections:
             return True
-        idle = [c for c in self.conns.values() if not c.active and not c.closed_by_us]
-        if not idle:
+        if not self.idle:
             self.events.http_client_error(ClientError.REFUSED)
             return False
-        self.close(min(idle, key=lambda c: c.last_done or c.opened), ClientError.EVICTED)
+        self.close(next(iter(self.idle.values())), ClientError.EVICTED)
         return True
 
     def opened(self, key: object, transport: asyncio.Transport) -> None:
-        self.conns[key] = Conn(transport, time.monotonic())
+        conn = Conn(key, transport, time.monotonic())
+        self.conns[key] = conn
+        self.idle[key] = conn
         self.events.http_connections(len(self.conns))
+
+    def begin(self, key: object) -> Conn | None:
+        """A request starts on the connection (None if it is no longer known)."""
+        conn = self.conns.get(key)
+        if conn is not None:
+            conn.requests += 1
+            conn.active += 1
+            self.idle.pop(key, None)
+        return conn
+
+    def end(self, conn: Conn) -> None:
+        """A request on the connection is answered: idle again, last in line for eviction."""
+        conn.active -= 1
+        conn.last_done = time.monotonic()
+        if not conn.active and not conn.closed_by_us and conn.key in self.conns:
+            self.idle[conn.key] = conn
 
     def lost(self, key: object, exc: BaseException | None) -> None:
         conn = self.conns.pop(key, None)
+        self.idle.pop(key, None)
         if conn is None:
             return
         conn.lost.set()
@@ -125,6 +149,7 @@ class Guard:
 
     def close(self, conn: Conn, reason: ClientError) -> None:
         conn.closed_by_us = True
+        self.idle.pop(conn.key, None)
         conn.transport.abort()
         self.events.http_client_error(reason)
 

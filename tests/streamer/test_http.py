@@ -216,6 +216,9 @@ def test_idle_connections_cost_no_threads_and_stop_is_quick(events: Events) -> N
     assert get(server, "/hello")[0] == 200
     assert time.monotonic() - t0 < 2.0  # typically a few ms; room for a loaded CI machine
     assert threading.active_count() - threads_before <= 2  # at most the worker pool's threads
+    deadline = time.monotonic() + 2.0  # the probe's own connection closes a moment after its reply
+    while events.open_now != 300 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert events.open_now == 300
     t0 = time.monotonic()
     server.stop()
