@@ -28,7 +28,7 @@ import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,8 +41,8 @@ from streamer.sources import configure_ffmpeg
 CAMERA_FPS = 25.0
 
 
-def workers_value(text: str) -> int | str:
-    return text if text == "auto" else int(text)
+def workers_value(text: str) -> int | Literal["auto"]:
+    return "auto" if text == "auto" else int(text)
 
 
 def main() -> None:
@@ -55,6 +55,7 @@ def main() -> None:
     ap.add_argument("--workers", default="0,auto", help="[capture] workers values to compare, comma-separated")
     ap.add_argument("--loads", default="70,150", help="realtime loads in percent of capacity; empty skips")
     ap.add_argument("--seconds", type=float, default=5.0)
+    ap.add_argument("--rounds", type=int, default=1, help="repeat each bench measurement, report medians")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     if (args.config is None) == (args.stand_in_classifier is None):
@@ -83,9 +84,11 @@ def bench(args: argparse.Namespace) -> None:
     streams = tuple(int(s) for s in args.streams.split(","))
     doc: dict[str, Any] = {"config": str(args.config), "stand_in_classifier": args.stand_in_classifier,
                            "clip": str(args.clip), "bench": {}, "loads": []}  # fmt: skip
-    best: tuple[float, int | str] = (0.0, "auto")
+    best: tuple[float, int | Literal["auto"]] = (0.0, "auto")
     for w in (workers_value(v) for v in args.workers.split(",")):
-        opts = BenchOptions(config=args.config, clip=args.clip, streams=streams, seconds=args.seconds, workers=w)  # type: ignore[arg-type]
+        opts = BenchOptions(
+            config=args.config, clip=args.clip, streams=streams, seconds=args.seconds, rounds=args.rounds, workers=w
+        )
         report = run_bench(opts)
         doc["bench"][str(w)] = report.to_json()
         doc["machine"] = report.machine

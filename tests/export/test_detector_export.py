@@ -23,6 +23,7 @@ from export.onnx_io import read_spec
 from export.ort_run import session
 from export.scenes import OBJECT_CLASSES
 from export.train_detector import DETECTOR_CHECKPOINT, DetectorTrainConfig, load_detector
+from tests.support.procs import free_port
 from tests.systemd.daemon import toml_dumps
 
 
@@ -74,6 +75,8 @@ def test_parity_passes_and_catches_a_swapped_file(tiny_detector: Path, tmp_path:
 
 def test_daemon_check_accepts_it(tiny_detector: Path, tmp_path: Path) -> None:
     config = {
+        "publish": {"endpoint": f"tcp://127.0.0.1:{free_port()}"},  # not the defaults: a daemon may hold them
+        "metrics": {"listen": f"127.0.0.1:{free_port()}"},
         "models": {"objects": {"path": str(tiny_detector / DETECTOR_ONNX)}},
         "streams": [{"name": "objects", "source": str(tiny_detector / OBJECTS_CLIP)}],
     }
