@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -181,26 +180,20 @@ def test_a_port_in_use_is_a_config_error_naming_the_key(metrics: Metrics, served
         second.start()
 
 
-def test_a_rendering_is_shared_by_requests_during_it_and_reused_briefly() -> None:
-    began = threading.Event()
-    release = threading.Event()
+def test_renderings_are_fresh_for_a_scraper_and_shared_in_a_flood() -> None:
     count = 0
 
-    def slow_render() -> bytes:
+    def render() -> bytes:
         nonlocal count
         count += 1
-        began.set()
-        release.wait(5)
+        time.sleep(0.01)
         return b"text %d" % count
 
-    rendering = Rendering(slow_render, reuse_s=0.2)
-    with ThreadPoolExecutor(8) as pool:
-        first = pool.submit(rendering)
-        began.wait(5)
-        waiting = [pool.submit(rendering) for _ in range(7)]  # arrive while it renders
-        release.set()
-        texts = {f.result(5) for f in [first, *waiting]}
-    assert texts == {b"text 1"} and rendering.renders == 1
-    assert rendering() == b"text 1"  # within reuse_s of the rendering's start
-    time.sleep(0.25)
-    assert rendering() == b"text 2" and rendering.renders == 2
+    rendering = Rendering(render, window_s=0.3, fresh=2)
+    assert rendering() == b"text 1"
+    assert rendering() == b"text 2"  # read, act, read again: fresh
+    with ThreadPoolExecutor(8) as pool:  # a flood within the same window shares the latest
+        texts = set(pool.map(lambda _: rendering(), range(40)))
+    assert texts == {b"text 2"} and rendering.renders == 2
+    time.sleep(0.35)
+    assert rendering() == b"text 3"  # a new window: fresh again
