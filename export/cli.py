@@ -19,6 +19,7 @@ from pathlib import Path
 
 from export import __version__
 from export.cli_objects import OBJECT_COMMANDS, object_gru, object_parsers
+from export.cli_output import print_figures, print_written
 from export.config import TrainConfig
 from export.errors import DataError, ExportError, ParityError
 from streamer.errors import ConfigError
@@ -93,17 +94,14 @@ def _train(args: argparse.Namespace) -> int:
     from export.pipeline import run_train
 
     figures = run_train(_config(args), args.models, args.force)
-    print("held-out figures (PyTorch):")
-    for key, value in figures.items():
-        print(f"  {key:<34} {value}")
+    print_figures("held-out figures (PyTorch):", figures)
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
     from export.pipeline import run_export
 
-    for path in run_export(args.models, args.int8, args.force):
-        print(f"wrote {path}")
+    print_written(run_export(args.models, args.int8, args.force))
     return 0
 
 
@@ -160,8 +158,7 @@ def _demo(args: argparse.Namespace) -> int:
     from export.pipeline import refuse_overwrite
 
     refuse_overwrite(args.models, [DEMO_CLIP, DEMO_LABELS], args.force)
-    for path in write_demo(args.models, args.seed):
-        print(f"wrote {path}")
+    print_written(write_demo(args.models, args.seed))
     return 0
 
 

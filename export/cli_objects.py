@@ -8,6 +8,7 @@ import argparse
 import json
 from dataclasses import replace
 
+from export.cli_output import print_figures, print_written
 from export.errors import DataError
 from export.train_detector import DetectorTrainConfig
 
@@ -60,17 +61,14 @@ def _train_detector(args: argparse.Namespace) -> int:
     from export.detector_pipeline import run_train_detector
 
     figures = run_train_detector(_detector_config(args), args.models, args.force)
-    print("held-out figures (PyTorch, the daemon's decode, pycocotools):")
-    for key, value in figures.items():
-        print(f"  {key:<34} {value}")
+    print_figures("held-out figures (PyTorch, the daemon's decode, pycocotools):", figures)
     return 0
 
 
 def _export_detector(args: argparse.Namespace) -> int:
     from export.detector_pipeline import run_export_detector
 
-    for path in run_export_detector(args.models, args.int8, args.force):
-        print(f"wrote {path}")
+    print_written(run_export_detector(args.models, args.int8, args.force))
     return 0
 
 
@@ -126,8 +124,7 @@ def _tune_tracking(args: argparse.Namespace) -> int:
 def _objects_demo(args: argparse.Namespace) -> int:
     from export.detector_pipeline import run_objects_demo
 
-    for path in run_objects_demo(args.models, args.seed, args.force):
-        print(f"wrote {path}")
+    print_written(run_objects_demo(args.models, args.seed, args.force))
     return 0
 
 
