@@ -17,6 +17,7 @@ from streamer.credentials import read_secret, redact
 from streamer.errors import ConfigError
 from streamer.http import HttpServer, Limits, raise_fd_limit
 from streamer.live_view import LiveView
+from streamer.memory import settle_heap
 from streamer.metrics import Metrics, serve_metrics
 from streamer.modelset import ModelSet, load_models
 from streamer.pipeline import Pipeline
@@ -36,6 +37,9 @@ FRAME_PATH = ("models", "pipeline", "capture", "tracking", "events", "preview")
 # camera down at boot must not make systemd kill and restart us in a loop).
 READY_GRACE_S = 10.0
 STATUS_EVERY_S = 5.0
+# A reload's heap settling (a full collection, memory.settle_heap) waits this long after the last
+# changed reload, so a storm of them costs one pass, not one each.
+SETTLE_AFTER_RELOAD_S = 2.0
 # Descriptors beyond the HTTP connections: cameras, capture processes, ZeroMQ, models, logs.
 FD_RESERVE = 1024
 
@@ -52,6 +56,7 @@ class Daemon:
         self.pipeline: Pipeline | None = None
         self.publisher: Publisher | None = None
         self.server: HttpServer | None = None
+        self._settle_at: float | None = None
 
     # -- start-up ----------------------------------------------------------------------------
     def start(self) -> None:
@@ -80,6 +85,7 @@ class Daemon:
         self.pipeline = self._new_pipeline(self.config, models)
         self.pipeline.start()
         self.publisher.status(StatusEvent(StatusKind.DAEMON_START, detail=f"streamer {__version__}"))
+        settle_heap()
         logger.info("streamer %s running: %d stream(s), models on %s", __version__, len(self.config.streams), providers)
 
     def _http_server(self) -> HttpServer:
@@ -139,6 +145,9 @@ class Daemon:
                 continue
             now = time.monotonic()
             p.tick()
+            if self._settle_at is not None and now >= self._settle_at:
+                self._settle_at = None
+                settle_heap()
             if not ready and (p.published_total > 0 or now - started > READY_GRACE_S or not p.stream_configs()):
                 systemd.ready(self._status_line(p, 0.0))
                 ready = True
@@ -172,6 +181,7 @@ class Daemon:
         """Apply a changed config; on any error keep serving the running one and report it."""
         try:
             new = load_config(self.config_path)
+            changed = new != self.config
             self._apply(new)
         except ConfigError as exc:
             self._reload_failed(str(exc))
@@ -180,6 +190,8 @@ class Daemon:
             logger.exception("reload: unexpected error")
             self._reload_failed(f"internal error: {type(exc).__name__}: {redact(str(exc))}")
             return
+        if changed:  # settle what the new configuration built, once a storm of reloads is over
+            self._settle_at = time.monotonic() + SETTLE_AFTER_RELOAD_S
         self.metrics.reloads.labels("ok").inc()
         if self.publisher is not None:
             self.publisher.status(StatusEvent(StatusKind.CONFIG_RELOADED, detail=str(self.config_path)))
