@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -106,3 +107,23 @@ def test_the_model_input_from_planes_matches_the_one_from_the_converted_frame(ta
         assert t1 == t2
         # Normalised to unit std: two grey levels are about 0.03.
         assert float(np.abs(ours - theirs).mean()) < 0.03
+
+
+@pytest.mark.parametrize(
+    ("source", "size"),
+    [((1920, 1080), (224, 224)), ((1920, 1080), (640, 360)), ((1280, 720), (96, 72)), ((640, 360), (160, 90))],
+)
+def test_planes_resized_together_equal_planes_resized_one_by_one(
+    source: tuple[int, int], size: tuple[int, int]
+) -> None:
+    """Where the halved luma plane is the chroma planes' size the three are resized as one image:
+    the same pixels as resizing each alone."""
+    rng = np.random.default_rng(7)
+    w, h = source
+    y = rng.integers(0, 256, (h, w), dtype=np.uint8)
+    u, v = (rng.integers(0, 256, (h // 2, w // 2), dtype=np.uint8) for _ in range(2))
+    matrix = colour_matrix("yuv420p", 1, 1)  # BT.709, limited range
+    picture = Yuv420(y, u, v, matrix, lambda: np.zeros((h, w, 3), np.uint8))
+    one_by_one = np.dstack([resize(y, size), resize(u, size), resize(v, size)])
+    expected = cv2.transform(one_by_one, matrix)
+    assert np.array_equal(resize_picture(picture, size), expected)
