@@ -149,7 +149,8 @@ class Target:
         n = 0
         for s in STREAMS:
             for m in self.sub.results(s, t0 - LATE_S):
-                n += w0 <= json.loads(m.raw)["t_capture"] < w1
+                if m.t_recv < t1 + LATE_S:
+                    n += w0 <= json.loads(m.raw)["t_capture"] < w1
         return n / (t1 - t0)
 
     def run(self, case: str, attack: Callable[[Target], str], settle_s: float = 8.0) -> Outcome:
